@@ -1,0 +1,51 @@
+/* tape.h — the define-by-run tape and lb_backward.
+ *
+ * An op that has an input requiring grad (and grad mode on) records one node:
+ * its inputs, its output, a pointer to saved state in the arena and its
+ * backward function. Nodes are linked newest-first, which is a reverse
+ * topological order, so lb_backward walks the list once.
+ *
+ * Backward contract: a node's backward reads out->grad and ACCUMULATES (+=)
+ * into the grads of its inputs obtained with lb_grad_of(). It never
+ * overwrites an input's grad.
+ */
+#ifndef LB_TAPE_H
+#define LB_TAPE_H
+
+#include "autograd/ctx.h"
+
+#define LB_NODE_MAX_IN 4
+
+typedef struct lb_node lb_node;
+typedef void (*lb_backward_fn)(lb_ctx *ctx, lb_node *node);
+
+struct lb_node {
+    const char *op;                    /* op name, for messages */
+    lb_backward_fn backward;
+    lb_tensor *out;
+    lb_tensor *in[LB_NODE_MAX_IN];
+    int n_in;
+    void *saved;                       /* op-specific, in the arena */
+    lb_node *prev;                     /* older node */
+};
+
+/* lb_needs_grad: true when grad mode is on and any of the n tensors
+ * requires grad. */
+bool lb_needs_grad(const lb_ctx *ctx, lb_tensor *const *ts, int n);
+
+/* lb_tape_record: records a node for `out` produced from `in[0..n_in)` and
+ * marks out->requires_grad. Returns the node so the op can attach `saved`.
+ * Call only when lb_needs_grad() is true. */
+lb_node *lb_tape_record(lb_ctx *ctx, const char *op, lb_backward_fn bw,
+                        lb_tensor *out, lb_tensor *const *in, int n_in);
+
+/* lb_grad_of: t's grad (f32, t's shape), allocated zeroed on first use with
+ * t's lifetime (heap for persistent tensors, arena otherwise). */
+lb_tensor *lb_grad_of(lb_ctx *ctx, lb_tensor *t);
+
+/* lb_backward: seeds d(loss)/d(loss) = 1 (loss must have one element) and
+ * runs every recorded node newest-first. Parameter grads ACCUMULATE across
+ * calls until the caller zeroes them (gradient accumulation). */
+void lb_backward(lb_ctx *ctx, lb_tensor *loss);
+
+#endif

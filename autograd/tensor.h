@@ -1,0 +1,98 @@
+/* tensor.h — lb_tensor: dtype, device, shape, data and its place on the tape.
+ *
+ * Tensors are row-major and contiguous, up to 4 dims. A tensor made during a
+ * step lives in the context's step arena (struct and data) and is gone at
+ * lb_ctx_step_end(); a persistent tensor (parameters, KV caches, optimizer
+ * state) is heap-allocated and freed with lb_tensor_free(). Gradients share
+ * the lifetime of the tensor they belong to.
+ *
+ * This file is not the op library (see ops.h) and does no arithmetic beyond
+ * dtype conversion.
+ */
+#ifndef LB_TENSOR_H
+#define LB_TENSOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LB_MAX_DIMS 4
+
+typedef enum lb_dtype {
+    LB_F32 = 0,
+    LB_BF16,
+    LB_F16,
+    LB_I32,
+    LB_I8,
+    LB_U8,
+    LB_DTYPE_COUNT
+} lb_dtype;
+
+typedef enum lb_device {
+    LB_CPU = 0,
+    LB_CUDA,
+} lb_device;
+
+enum {
+    LB_TENSOR_PERSISTENT = 1 << 0, /* heap-owned; survives step end */
+    LB_TENSOR_VIEW = 1 << 1,       /* data borrowed from another tensor or a mapping */
+};
+
+struct lb_node;
+
+typedef struct lb_tensor {
+    lb_dtype dtype;
+    lb_device device;
+    int ndim;
+    int64_t shape[LB_MAX_DIMS];
+    void *data;
+    int flags;
+    bool requires_grad;
+    struct lb_tensor *grad;   /* same shape, f32; NULL until backward reaches it */
+    struct lb_node *node;     /* the tape node that produced this tensor, or NULL */
+    const char *name;         /* optional, borrowed (parameters use it) */
+} lb_tensor;
+
+/* lb_dtype_size: bytes per element of `dt`. */
+size_t lb_dtype_size(lb_dtype dt);
+
+/* lb_dtype_name: "f32", "bf16", ... */
+const char *lb_dtype_name(lb_dtype dt);
+
+/* lb_tensor_numel: product of the shape (1 for ndim 0). */
+int64_t lb_tensor_numel(const lb_tensor *t);
+
+/* lb_tensor_nbytes: numel * dtype size. */
+size_t lb_tensor_nbytes(const lb_tensor *t);
+
+/* lb_tensor_alloc: a persistent CPU tensor with zeroed data, or NULL when
+ * the allocation fails. The caller owns it and frees it with lb_tensor_free. */
+lb_tensor *lb_tensor_alloc(lb_dtype dt, int ndim, const int64_t *shape);
+
+/* lb_tensor_free: frees a persistent tensor, its data (unless a view) and its
+ * grad. NULL is allowed. */
+void lb_tensor_free(lb_tensor *t);
+
+/* lb_tensor_same_shape: true when ndim and every dim agree. */
+bool lb_tensor_same_shape(const lb_tensor *a, const lb_tensor *b);
+
+/* lb_tensor_shape_str: writes "(2, 3, 4)" into buf; returns buf. */
+char *lb_tensor_shape_str(const lb_tensor *t, char *buf, size_t n);
+
+/* lb_tensor_f32: the data as float*, checking dtype f32 on the CPU. */
+float *lb_tensor_f32(const lb_tensor *t);
+
+/* dtype conversion, round-to-nearest-even; NaN stays NaN. */
+float lb_bf16_to_f32(uint16_t h);
+uint16_t lb_f32_to_bf16(float f);
+float lb_f16_to_f32(uint16_t h);
+uint16_t lb_f32_to_f16(float f);
+
+/* lb_convert_to_f32: converts n elements of dtype `dt` at src to f32 at dst
+ * (f32, bf16, f16, i32, i8, u8). */
+void lb_convert_to_f32(float *dst, const void *src, lb_dtype dt, size_t n);
+
+/* lb_convert_from_f32: converts n floats to dtype `dt` (f32, bf16, f16). */
+void lb_convert_from_f32(void *dst, const float *src, lb_dtype dt, size_t n);
+
+#endif

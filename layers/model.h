@@ -1,0 +1,73 @@
+/* model.h — a causal LM (Llama family or GPT-2) with fp32 master weights.
+ *
+ * lb_model_load reads an HF directory (config.json + safetensors, single or
+ * sharded; bf16/f16/f32 converted to f32), checking every tensor's shape
+ * against the config. lb_model_forward runs the model on token ids and
+ * returns logits; with a KV cache it runs incrementally for generation.
+ */
+#ifndef LB_MODEL_H
+#define LB_MODEL_H
+
+#include "autograd/ops.h"
+#include "layers/config.h"
+
+typedef struct lb_block {
+    /* Llama family */
+    lb_tensor *attn_norm;          /* (C) */
+    lb_tensor *wq, *wk, *wv, *wo;  /* (nh*hd, C), (nkv*hd, C), (nkv*hd, C), (C, nh*hd) */
+    lb_tensor *bq, *bk, *bv, *bo;  /* biases or NULL */
+    lb_tensor *mlp_norm;           /* (C) */
+    lb_tensor *w_gate, *w_up, *w_down; /* (I, C), (I, C), (C, I) */
+    lb_tensor *b_gate, *b_up, *b_down;
+    /* GPT-2 (weights stored in nn.Linear layout (out, in): Conv1D transposed at load) */
+    lb_tensor *ln1_b, *ln2_b;      /* with attn_norm / mlp_norm as the LayerNorm weights */
+    lb_tensor *w_qkv, *b_qkv;      /* (3C, C), (3C) */
+} lb_block;
+
+typedef struct lb_model {
+    lb_model_config cfg;
+    lb_tensor *tok_emb;            /* (V, C) */
+    lb_tensor *pos_emb;            /* (max_pos, C), GPT-2 only */
+    lb_block *blocks;              /* n_layers */
+    lb_tensor *norm_w, *norm_b;    /* final norm (norm_b GPT-2 only) */
+    lb_tensor *lm_head;            /* (V, C); == tok_emb when tied */
+    float *inv_freq;               /* (hd/2), Llama family */
+    lb_tensor **params;            /* every distinct parameter, in HF name order */
+    const char **param_names;      /* HF tensor names */
+    int n_params;
+} lb_model;
+
+/* lb_model_load: reads `dir`. On failure nothing is left allocated. */
+lb_status lb_model_load(lb_model *m, const char *dir);
+
+/* lb_model_init_random: allocates parameters for cfg and fills them as
+ * transformers' _init_weights does (normal(0, std=0.02) for linears and
+ * embeddings, ones for norm weights, zeros for biases), from `seed`. */
+lb_status lb_model_init_random(lb_model *m, const lb_model_config *cfg, uint64_t seed);
+
+/* lb_model_save: writes config.json and model.safetensors (dtype f32, bf16
+ * or f16) into dir atomically (tied lm_head omitted, as save_pretrained does). */
+lb_status lb_model_save(const lb_model *m, const char *dir, lb_dtype dtype);
+
+void lb_model_free(lb_model *m);
+
+typedef struct lb_kv_cache {
+    int64_t max_len;               /* positions held */
+    int64_t len;                   /* positions filled */
+    lb_tensor **k, **v;            /* per layer (1, max_len, nkv, hd) */
+} lb_kv_cache;
+
+lb_status lb_kv_cache_init(lb_kv_cache *kv, const lb_model *m, int64_t max_len);
+void lb_kv_cache_free(lb_kv_cache *kv);
+
+/* lb_model_forward: logits (B, T, V) for ids (B, T) i32. Without a cache
+ * (kv NULL) positions are 0..T-1. With a cache (B must be 1) positions are
+ * kv->len .. kv->len+T-1, the new keys/values are appended and kv->len grows
+ * by T. Differentiable with respect to the parameters when grad is on. */
+lb_tensor *lb_model_forward(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_cache *kv);
+
+/* lb_model_hidden: like lb_model_forward but returns the final-norm hidden
+ * states (B, T, C), for callers that apply the head in chunks. */
+lb_tensor *lb_model_hidden(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_cache *kv);
+
+#endif

@@ -1,0 +1,65 @@
+/* main.c — `lowbit <command> [flags]`: dispatch and `lowbit help`. */
+#include <stdio.h>
+#include <string.h>
+
+#include "train/cli/commands.h"
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command k_commands[] = {
+    {"init", lb_cmd_init, "write a randomly initialised HF checkpoint from a named or JSON config"},
+    {"data", lb_cmd_data, "tokenize .txt/.jsonl files into HDF5 train and validation splits"},
+    {"eval", lb_cmd_eval, "perplexity of a model on .h5, .jsonl or .txt data"},
+    {"generate", lb_cmd_generate, "generate text with a KV cache"},
+    {"info", lb_cmd_info, "describe a safetensors, HDF5 or model directory"},
+};
+static const int k_n_commands = (int)(sizeof k_commands / sizeof k_commands[0]);
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: lowbit <command> [flags]\n\ncommands:\n");
+    for (int i = 0; i < k_n_commands; i++)
+        fprintf(f, "  %-10s %s\n", k_commands[i].name, k_commands[i].summary);
+    fprintf(f, "  %-10s %s\n", "help", "lowbit help <command> prints a command's flags");
+}
+
+static const command *find(const char *name)
+{
+    for (int i = 0; i < k_n_commands; i++)
+        if (!strcmp(k_commands[i].name, name)) return &k_commands[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 1;
+    }
+    const char *name = argv[1];
+    if (!strcmp(name, "help") || !strcmp(name, "--help") || !strcmp(name, "-h")) {
+        if (argc >= 3) {
+            const command *c = find(argv[2]);
+            if (!c) {
+                fprintf(stderr, "lowbit: error: unknown command '%s'\n", argv[2]);
+                usage(stderr);
+                return 1;
+            }
+            char *help_argv[] = {"--help", NULL};
+            return c->run(1, help_argv);
+        }
+        usage(stdout);
+        return 0;
+    }
+    const command *c = find(name);
+    if (!c) {
+        fprintf(stderr, "lowbit: error: unknown command '%s'\n", name);
+        usage(stderr);
+        return 1;
+    }
+    return c->run(argc - 2, argv + 2);
+}
