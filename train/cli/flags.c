@@ -72,7 +72,35 @@ static lb_status set_value(const lb_cli_cmd *cmd, const lb_flag *f, const char *
     return lb_ok();
 }
 
-/* Config values live as long as the process: the parsed JSON is kept. */
+/* A copy of s owned by cmd->store (or by nobody when there is no store). */
+static const char *keep(const lb_cli_cmd *cmd, const char *s)
+{
+    char *d = strdup(s);
+    lb_flag_store *st = cmd->store;
+    LB_CHECKF(d != NULL, "out of memory copying a --config value");
+    if (!st) return d;
+    if (st->n == st->cap) {
+        int cap = st->cap ? 2 * st->cap : 16;
+        char **g = realloc(st->strings, (size_t)cap * sizeof *g);
+        LB_CHECKF(g != NULL, "out of memory");
+        st->strings = g;
+        st->cap = cap;
+    }
+    st->strings[st->n++] = d;
+    return d;
+}
+
+void lb_flag_store_free(lb_flag_store *store)
+{
+    if (!store) return;
+    for (int i = 0; i < store->n; i++) free(store->strings[i]);
+    free(store->strings);
+    store->strings = NULL;
+    store->n = store->cap = 0;
+}
+
+/* Applies the keys of a JSON object file as flags; string values are copied
+ * into cmd->store. */
 static lb_status apply_config(const lb_cli_cmd *cmd, const char *path)
 {
     FILE *fp = fopen(path, "rb");
@@ -103,19 +131,19 @@ static lb_status apply_config(const lb_cli_cmd *cmd, const char *path)
         }
         char num[64];
         const char *v = NULL;
-        if (cJSON_IsString(it)) v = strdup(it->valuestring);
+        if (cJSON_IsString(it)) v = keep(cmd, it->valuestring);
         else if (cJSON_IsBool(it)) v = cJSON_IsTrue(it) ? "true" : "false";
         else if (cJSON_IsNumber(it)) {
             if (f->type == LB_FLAG_INT) snprintf(num, sizeof num, "%.0f", it->valuedouble);
             else snprintf(num, sizeof num, "%.17g", it->valuedouble);
-            v = strdup(num);
+            v = keep(cmd, num);
         } else if (cJSON_IsArray(it) && f->type == LB_FLAG_LIST) {
             for (cJSON *e = it->child; e; e = e->next) {
                 if (!cJSON_IsString(e)) {
                     cJSON_Delete(root);
                     return lb_errorf(LB_ERR_ARG, "--config %s: '%s' must be a list of strings", path, f->name);
                 }
-                lb_status st = set_value(cmd, f, strdup(e->valuestring));
+                lb_status st = set_value(cmd, f, keep(cmd, e->valuestring));
                 if (lb_failed(&st)) { cJSON_Delete(root); return st; }
             }
             continue;

@@ -38,13 +38,24 @@ typedef struct lb_flag {
     const char *help;
 } lb_flag;
 
+/* Strings taken from a --config file live here until lb_flag_store_free. */
+typedef struct lb_flag_store {
+    char **strings;
+    int n, cap;
+} lb_flag_store;
+
 typedef struct lb_cli_cmd {
     const char *name;
     const char *summary;       /* one line */
     const char *usage;         /* e.g. "lowbit eval --model DIR --data FILE [flags]" */
     const lb_flag *flags;
     int n_flags;
+    lb_flag_store *store;      /* owner of --config strings; NULL: they are never freed */
 } lb_cli_cmd;
+
+/* lb_flag_store_free: frees the strings a --config file gave (string flags
+ * pointing at them are invalid afterwards). */
+void lb_flag_store_free(lb_flag_store *store);
 
 /* lb_flags_parse: parses argv[0..argc) (argv[0] is the first flag, not the
  * command name) into the destinations of cmd->flags. Returns an error naming
