@@ -55,16 +55,25 @@ typedef struct lb_model_config {
     lb_rope_config rope;
     int64_t bos_id;               /* -1 when absent */
     int64_t eos_id;               /* -1 when absent (first of a list) */
+    lb_dtype torch_dtype;         /* storage dtype named by torch_dtype / dtype
+                                   * (f32 when absent); lb_config_save writes it */
 } lb_model_config;
 
-/* lb_config_load: parses dir/config.json (or a config.json path). */
+/* lb_config_load: parses dir/config.json (or a config.json path) into *cfg.
+ * Keys lowbit does not use (dropout, use_cache, ...) are ignored. */
 lb_status lb_config_load(const char *path, lb_model_config *cfg);
 
 /* lb_config_save: writes cfg as an HF config.json at `path`, atomically, in a
  * form transformers loads. */
 lb_status lb_config_save(const lb_model_config *cfg, const char *path);
 
-/* lb_config_n_params: number of parameters the config implies. */
+/* lb_config_validate: checks sizes are positive and consistent (heads divide,
+ * head_dim even for RoPE, ...); errors name `what` (a file or preset) and the
+ * key. lb_config_load calls it; callers that build a config by hand should. */
+lb_status lb_config_validate(const lb_model_config *cfg, const char *what);
+
+/* lb_config_n_params: number of parameters the config implies (the tied head
+ * counted once). */
 int64_t lb_config_n_params(const lb_model_config *cfg);
 
 /* lb_rope_inv_freq: fills inv_freq[0 .. hd/2) as transformers computes it,
