@@ -49,7 +49,8 @@ typedef struct lb_h5_writer {
     uint64_t *off_buf;   /* pending doc offsets */
     int64_t off_fill, off_cap;
     int64_t tok_written, off_written;   /* elements already in the datasets */
-    bool open;
+    bool open;           /* accepting documents */
+    bool finished;       /* closed and synced, waiting for the rename */
 } lb_h5_writer;
 
 /* lb_h5_writer_open: starts a token file that will appear at `path` on
@@ -67,9 +68,16 @@ lb_status lb_h5_writer_open(lb_h5_writer *w, const char *path, int64_t vocab_siz
  * Memory use is bounded (one chunk of tokens), whatever the corpus size. */
 lb_status lb_h5_writer_add_doc(lb_h5_writer *w, const int32_t *ids, size_t n);
 
-/* lb_h5_writer_commit: flushes, closes, fsyncs and renames the temporary file
- * to the final path (replacing an existing file atomically), then fsyncs the
- * directory. On failure the temporary file is removed and an existing file at
+/* lb_h5_writer_finish: flushes, closes and fsyncs the temporary file
+ * without renaming it, so that a caller writing several files can do every
+ * step that may fail (disk full) for all of them before the first rename.
+ * On failure the temporary file is removed and *w is closed. Optional:
+ * commit finishes first when this was not called. */
+lb_status lb_h5_writer_finish(lb_h5_writer *w);
+
+/* lb_h5_writer_commit: finishes (if not yet done), renames the temporary
+ * file to the final path (replacing an existing file atomically), then
+ * fsyncs the directory. On failure the temporary file is removed and an existing file at
  * the path is untouched. Either way *w is closed afterwards. */
 lb_status lb_h5_writer_commit(lb_h5_writer *w);
 

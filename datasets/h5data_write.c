@@ -219,9 +219,10 @@ static lb_status fsync_path(const char *path, bool dir)
     return lb_ok();   /* some filesystems refuse fsync on directories; not an error */
 }
 
-lb_status lb_h5_writer_commit(lb_h5_writer *w)
+lb_status lb_h5_writer_finish(lb_h5_writer *w)
 {
     LB_CHECK(w->open);
+    w->open = false;
     lb_status st = flush_tokens(w);
     if (!lb_failed(&st)) st = flush_offsets(w);
     if (lb_failed(&st)) goto fail;
@@ -236,11 +237,24 @@ lb_status lb_h5_writer_commit(lb_h5_writer *w)
     }
     st = fsync_path(w->tmp_path, false);
     if (lb_failed(&st)) goto fail;
+    w->finished = true;
+    return lb_ok();
+
+fail:
+    lb_h5_writer_abort(w);
+    return st;
+}
+
+lb_status lb_h5_writer_commit(lb_h5_writer *w)
+{
+    if (!w->finished) LB_TRY(lb_h5_writer_finish(w));
     if (rename(w->tmp_path, w->path) != 0) {
-        st = lb_errorf(LB_ERR_IO, "%s: cannot rename %s into place: %s", w->path, w->tmp_path,
-                       strerror(errno));
-        goto fail;
+        lb_status st = lb_errorf(LB_ERR_IO, "%s: cannot rename %s into place: %s", w->path, w->tmp_path,
+                                 strerror(errno));
+        lb_h5_writer_abort(w);
+        return st;
     }
+    lb_status st = lb_ok();
     char *dir_copy = strdup(w->path);
     if (dir_copy) {
         st = fsync_path(dirname(dir_copy), true);
@@ -248,17 +262,11 @@ lb_status lb_h5_writer_commit(lb_h5_writer *w)
     }
     free_writer(w);
     return st;
-
-fail:
-    close_handles(w);
-    unlink(w->tmp_path);
-    free_writer(w);
-    return st;
 }
 
 void lb_h5_writer_abort(lb_h5_writer *w)
 {
-    if (!w->open && !w->tmp_path) return;
+    if (!w->tmp_path) return;
     close_handles(w);
     if (w->tmp_path) unlink(w->tmp_path);
     free_writer(w);

@@ -16,7 +16,7 @@ static char g_dir[64];   /* scratch directory for this test binary */
 
 static const char *path_in(const char *name)
 {
-    static char buf[4][256];
+    static char buf[4][400];   /* dir (64) + name (256) */
     static int k;
     k = (k + 1) % 4;
     snprintf(buf[k], sizeof buf[k], "%s/%s", g_dir, name);

@@ -14,7 +14,7 @@ static char g_dir[64];
 
 static const char *write_file(const char *name, const char *content, size_t len)
 {
-    static char buf[4][256];
+    static char buf[4][400];   /* dir (64) + name (256) */
     static int k;
     k = (k + 1) % 4;
     snprintf(buf[k], sizeof buf[k], "%s/%s", g_dir, name);
