@@ -1,0 +1,246 @@
+/* kernels.h — the CPU kernels: the fp32 specification of every op.
+ *
+ * Plain functions on raw float pointers and sizes, grouped by op family, one
+ * file per family (gemm, elementwise, norm, softmax, embedding, rope,
+ * attention, loss, view); kernels/cuda mirrors the same names. Each kernel
+ * says whether it OVERWRITES its output or ACCUMULATES (+=) into it: forward
+ * kernels overwrite, backward kernels accumulate into the input grads (the
+ * tape's contract), unless said otherwise.
+ *
+ * All arrays are row-major and contiguous unless a leading dimension is
+ * given. Loops run with OpenMP; a kernel's result does not depend on the
+ * number of threads (every reduction has a fixed order). GEMMs go through
+ * OpenBLAS (cblas_sgemm), which uses its own threads.
+ *
+ * This file is not the op layer: no shapes are checked here, no memory is
+ * allocated, no tape is touched (see autograd/ops.h).
+ */
+#ifndef LB_KERNELS_CPU_H
+#define LB_KERNELS_CPU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- gemm.c ---------------------------------------------------------------- */
+
+/* lb_cpu_gemm_fwd: c (M, N) = op(a) @ op(b) + beta * c, op = transpose when
+ * the flag is set: a is (M, K) or (K, M) with ta, b is (K, N) or (N, K)
+ * with tb. beta 0 OVERWRITES c (c may hold garbage), beta 1 ACCUMULATES. */
+void lb_cpu_gemm_fwd(bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                     const float *a, const float *b, float beta, float *c);
+
+/* lb_cpu_gemm_bwd: given dc (M, N) of c = op(a) @ op(b), ACCUMULATES
+ * da += d/da (a's stored layout) and db += d/db; da or db may be NULL. */
+void lb_cpu_gemm_bwd(bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                     const float *a, const float *b, const float *dc,
+                     float *da, float *db);
+
+/* lb_cpu_linear_fwd: y (M, N) = x (M, K) @ w (N, K)^T + bias (N); bias may
+ * be NULL. OVERWRITES y. */
+void lb_cpu_linear_fwd(const float *x, const float *w, const float *bias, float *y,
+                       int64_t M, int64_t N, int64_t K);
+
+/* lb_cpu_linear_bwd: ACCUMULATES dx (M, K) += dy @ w, dw (N, K) += dy^T @ x,
+ * dbias (N) += column sums of dy; each of dx, dw, dbias may be NULL. */
+void lb_cpu_linear_bwd(const float *x, const float *w, const float *dy,
+                       float *dx, float *dw, float *dbias,
+                       int64_t M, int64_t N, int64_t K);
+
+/* ---- elementwise.c ---------------------------------------------------------
+ * Broadcasting: a has n elements, b has nb elements with n % nb == 0, and
+ * b[i % nb] pairs with a[i] (b has a's trailing shape, or a's full shape). */
+
+/* lb_cpu_add_fwd: out = a + b (broadcast). OVERWRITES out. */
+void lb_cpu_add_fwd(const float *a, const float *b, float *out, int64_t n, int64_t nb);
+
+/* lb_cpu_add_bwd: ACCUMULATES da += dout, db += dout summed over the
+ * broadcast rows; da or db may be NULL. */
+void lb_cpu_add_bwd(const float *dout, float *da, float *db, int64_t n, int64_t nb);
+
+/* lb_cpu_mul_fwd: out = a * b (broadcast). OVERWRITES out. */
+void lb_cpu_mul_fwd(const float *a, const float *b, float *out, int64_t n, int64_t nb);
+
+/* lb_cpu_mul_bwd: ACCUMULATES da += dout * b, db += sum over broadcast rows
+ * of dout * a; da or db may be NULL. */
+void lb_cpu_mul_bwd(const float *a, const float *b, const float *dout,
+                    float *da, float *db, int64_t n, int64_t nb);
+
+/* lb_cpu_scale_fwd: out = s * a. OVERWRITES out. */
+void lb_cpu_scale_fwd(const float *a, float s, float *out, int64_t n);
+
+/* lb_cpu_scale_bwd: ACCUMULATES da += s * dout. */
+void lb_cpu_scale_bwd(const float *dout, float s, float *da, int64_t n);
+
+/* lb_cpu_acc: ACCUMULATES dst += src (n elements). */
+void lb_cpu_acc(float *dst, const float *src, int64_t n);
+
+/* lb_cpu_colsum_acc: ACCUMULATES out (cols) += sum over rows of x (rows, cols).
+ * Summation order is row order for every column, whatever the threads. */
+void lb_cpu_colsum_acc(const float *x, float *out, int64_t rows, int64_t cols);
+
+/* lb_cpu_silu_fwd: out = x * sigmoid(x). OVERWRITES out. */
+void lb_cpu_silu_fwd(const float *x, float *out, int64_t n);
+
+/* lb_cpu_silu_bwd: ACCUMULATES dx += dout * silu'(x). */
+void lb_cpu_silu_bwd(const float *x, const float *dout, float *dx, int64_t n);
+
+/* lb_cpu_gelu_fwd: out = gelu(x), exact (erf) or tanh form. OVERWRITES out. */
+void lb_cpu_gelu_fwd(const float *x, float *out, int64_t n, bool tanh_form);
+
+/* lb_cpu_gelu_bwd: ACCUMULATES dx += dout * gelu'(x). */
+void lb_cpu_gelu_bwd(const float *x, const float *dout, float *dx, int64_t n, bool tanh_form);
+
+/* lb_cpu_swiglu_fwd: out = silu(gate) * up. OVERWRITES out. */
+void lb_cpu_swiglu_fwd(const float *gate, const float *up, float *out, int64_t n);
+
+/* lb_cpu_swiglu_bwd: ACCUMULATES dgate += dout * up * silu'(gate),
+ * dup += dout * silu(gate); either may be NULL. */
+void lb_cpu_swiglu_bwd(const float *gate, const float *up, const float *dout,
+                       float *dgate, float *dup, int64_t n);
+
+/* lb_cpu_sum_fwd: the sum of x (n elements), accumulated in double in index
+ * order and rounded once. Returns it (no output array). */
+float lb_cpu_sum_fwd(const float *x, int64_t n);
+
+/* lb_cpu_sum_bwd: ACCUMULATES dx += dout (a scalar) into every element. */
+void lb_cpu_sum_bwd(float dout, float *dx, int64_t n);
+
+/* ---- norm.c ------------------------------------------------------------------ */
+
+/* lb_cpu_rmsnorm_fwd: per row of x (rows, C): out = x * rstd * w with
+ * rstd = 1 / sqrt(mean(x^2) + eps). OVERWRITES out and rstd (rows); rstd may
+ * be NULL. */
+void lb_cpu_rmsnorm_fwd(const float *x, const float *w, float *out, float *rstd,
+                        int64_t rows, int64_t C, float eps);
+
+/* lb_cpu_rmsnorm_bwd: with rstd from the forward, ACCUMULATES dx (rows, C)
+ * and dw (C); either may be NULL. */
+void lb_cpu_rmsnorm_bwd(const float *x, const float *w, const float *rstd,
+                        const float *dout, float *dx, float *dw,
+                        int64_t rows, int64_t C);
+
+/* lb_cpu_layernorm_fwd: per row: out = (x - mean) * rstd * w + b with the
+ * biased variance, rstd = 1 / sqrt(var + eps); b may be NULL. OVERWRITES out,
+ * mean and rstd (rows); mean and rstd may be NULL. */
+void lb_cpu_layernorm_fwd(const float *x, const float *w, const float *b, float *out,
+                          float *mean, float *rstd, int64_t rows, int64_t C, float eps);
+
+/* lb_cpu_layernorm_bwd: ACCUMULATES dx (rows, C), dw (C), db (C); each may
+ * be NULL. */
+void lb_cpu_layernorm_bwd(const float *x, const float *w, const float *mean,
+                          const float *rstd, const float *dout,
+                          float *dx, float *dw, float *db, int64_t rows, int64_t C);
+
+/* ---- softmax.c ------------------------------------------------------------- */
+
+/* lb_cpu_softmax_fwd: stable softmax of each row of x (rows, C). OVERWRITES
+ * out (which may alias x). */
+void lb_cpu_softmax_fwd(const float *x, float *out, int64_t rows, int64_t C);
+
+/* lb_cpu_softmax_bwd: from the forward's output y, ACCUMULATES
+ * dx += y * (dy - sum(dy * y)) per row. */
+void lb_cpu_softmax_bwd(const float *y, const float *dy, float *dx, int64_t rows, int64_t C);
+
+/* ---- embedding.c ----------------------------------------------------------- */
+
+/* lb_cpu_embedding_fwd: out (n, C) [i] = table (V, C) [ids[i]]. OVERWRITES
+ * out. ids must be in range (the op checks). */
+void lb_cpu_embedding_fwd(const float *table, const int32_t *ids, float *out,
+                          int64_t n, int64_t C);
+
+/* lb_cpu_embedding_bwd: ACCUMULATES dtable[ids[i]] += dout[i] for every i,
+ * repeated ids summed in index order. */
+void lb_cpu_embedding_bwd(const int32_t *ids, const float *dout, float *dtable,
+                          int64_t n, int64_t C);
+
+/* ---- rope.c ---------------------------------------------------------------- */
+
+/* lb_cpu_rope_fwd: x (B, T, H, hd), rotate-half layout: for j < hd/2 the
+ * pair (x[j], x[j + hd/2]) at position p = pos0 + t is rotated by
+ * theta = (float)p * inv_freq[j] (fp32 product, cosf/sinf). OVERWRITES out. */
+void lb_cpu_rope_fwd(const float *x, float *out, const float *inv_freq,
+                     int64_t B, int64_t T, int64_t H, int64_t hd, int64_t pos0);
+
+/* lb_cpu_rope_bwd: ACCUMULATES dx += the inverse rotation of dout (rotation
+ * by -theta, the transpose of the forward's). */
+void lb_cpu_rope_bwd(const float *dout, float *dx, const float *inv_freq,
+                     int64_t B, int64_t T, int64_t H, int64_t hd, int64_t pos0);
+
+/* ---- attention.c ----------------------------------------------------------- */
+
+/* lb_cpu_attention_fwd: causal grouped-query attention. q (B, T, nh, hd),
+ * k and v (B, S, nkv, hd); query t at position q_pos0 + t sees keys
+ * 0 .. q_pos0 + t; query head h reads kv head h / (nh / nkv); scale
+ * 1/sqrt(hd). OVERWRITES out (B, T, nh, hd). When probs is non-NULL it
+ * receives the softmax probabilities (B, nh, T, S), zero past the causal
+ * limit (OVERWRITES); when NULL, scratch must hold
+ * lb_cpu_attention_scratch_floats(S) floats. */
+void lb_cpu_attention_fwd(const float *q, const float *k, const float *v, float *out,
+                          float *probs, float *scratch,
+                          int64_t B, int64_t T, int64_t S, int64_t nh, int64_t nkv,
+                          int64_t hd, int64_t q_pos0);
+
+/* lb_cpu_attention_scratch_floats: scratch size for a forward without probs:
+ * one row of S scores per OpenMP thread. */
+int64_t lb_cpu_attention_scratch_floats(int64_t S);
+
+/* lb_cpu_attention_bwd: from probs of the forward and dout (B, T, nh, hd),
+ * ACCUMULATES dq, dk, dv (each may be NULL). dscores is scratch of
+ * (B, nh, T, S) floats (OVERWRITTEN). */
+void lb_cpu_attention_bwd(const float *q, const float *k, const float *v,
+                          const float *probs, const float *dout, float *dscores,
+                          float *dq, float *dk, float *dv,
+                          int64_t B, int64_t T, int64_t S, int64_t nh, int64_t nkv,
+                          int64_t hd, int64_t q_pos0);
+
+/* ---- loss.c ---------------------------------------------------------------- */
+
+/* lb_cpu_cross_entropy_fwd: per row i of logits (N, V) with target
+ * t[i] >= 0: rowmax[i] = max of the row, logsum[i] = log sum exp(row -
+ * rowmax) (sum in double) and nll[i] = (rowmax[i] - logits[i, t[i]]) +
+ * logsum[i], which keeps its precision when the logits are large. Ignored
+ * rows (t[i] < 0) get 0 in all three. OVERWRITES rowmax, logsum, nll (N).
+ * Targets must be < V (the op checks). */
+void lb_cpu_cross_entropy_fwd(const float *logits, const int32_t *targets,
+                              float *rowmax, float *logsum, float *nll, int64_t N, int64_t V);
+
+/* lb_cpu_cross_entropy_bwd: ACCUMULATES dlogits[i] += g * (softmax(logits[i])
+ * - onehot(t[i])) for rows with t[i] >= 0, the softmax taken as
+ * exp((logits - rowmax) - logsum); ignored rows get nothing. g is
+ * d(loss)/d(mean nll) / count, supplied by the caller. */
+void lb_cpu_cross_entropy_bwd(const float *logits, const int32_t *targets,
+                              const float *rowmax, const float *logsum, float g,
+                              float *dlogits, int64_t N, int64_t V);
+
+/* ---- view.c -----------------------------------------------------------------
+ * Shapes are padded to 4 dims with leading 1s by the op before the call. */
+
+/* lb_cpu_transpose_fwd: out = x (shape[4]) with dims d0 and d1 swapped.
+ * OVERWRITES out. */
+void lb_cpu_transpose_fwd(const float *x, float *out, const int64_t shape[4], int d0, int d1);
+
+/* lb_cpu_transpose_bwd: dout has x's shape with d0 and d1 swapped;
+ * ACCUMULATES dx (shape[4]) += its transpose back. */
+void lb_cpu_transpose_bwd(const float *dout, float *dx, const int64_t shape[4], int d0, int d1);
+
+/* lb_cpu_slice_fwd: x viewed as (outer, D, inner); out (outer, len, inner) =
+ * x[:, start : start + len, :]. OVERWRITES out. */
+void lb_cpu_slice_fwd(const float *x, float *out, int64_t outer, int64_t D, int64_t inner,
+                      int64_t start, int64_t len);
+
+/* lb_cpu_slice_bwd: ACCUMULATES dx[:, start : start + len, :] += dout. */
+void lb_cpu_slice_bwd(const float *dout, float *dx, int64_t outer, int64_t D, int64_t inner,
+                      int64_t start, int64_t len);
+
+/* lb_cpu_concat_fwd: a (outer, Da, inner) and b (outer, Db, inner) joined
+ * into out (outer, Da + Db, inner). OVERWRITES out. */
+void lb_cpu_concat_fwd(const float *a, const float *b, float *out, int64_t outer,
+                       int64_t Da, int64_t Db, int64_t inner);
+
+/* lb_cpu_concat_bwd: ACCUMULATES da += dout[:, :Da], db += dout[:, Da:];
+ * either may be NULL. */
+void lb_cpu_concat_bwd(const float *dout, float *da, float *db, int64_t outer,
+                       int64_t Da, int64_t Db, int64_t inner);
+
+#endif
