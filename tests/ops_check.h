@@ -102,6 +102,8 @@ static inline void opc_check(lb_ctx *ctx, const opc_case *c, const char *what)
     for (int i = 0; i < c->n_in; i++) in[i] = opc_widen(c->in[i]);
     c->ref(c->params, in, ref);
     double err = lb_test_max_rel(c->out->data, ref, n_out, OPC_FLOOR);
+    bool verbose = getenv("OPC_VERBOSE") != NULL;   /* prints every error and its tolerance */
+    if (verbose) printf("    %s: forward %.3g (tol %.3g)\n", what, err, c->fwd_tol);
     LB_EXPECTF(err <= c->fwd_tol, "%s: forward rel err %.3g > tol %.3g", what, err, c->fwd_tol);
 
     if (c->out->requires_grad && n_out > 0) {
@@ -135,6 +137,7 @@ static inline void opc_check(lb_ctx *ctx, const opc_case *c, const char *what)
                 an[j] = ((const float *)t->grad->data)[j] - OPC_PRESEED;
             }
             double gerr = lb_test_max_rel(an, fd, n, OPC_FLOOR);
+            if (verbose) printf("    %s: grad %d %.3g (tol %.3g)\n", what, i, gerr, c->bwd_tol);
             LB_EXPECTF(gerr <= c->bwd_tol, "%s: grad of input %d rel err %.3g > tol %.3g", what, i,
                        gerr, c->bwd_tol);
             free(fd);
