@@ -1,0 +1,64 @@
+/* llama.c — the Llama-family forward pass (llama, mistral, qwen2), written
+ * with the ops of autograd/ops.h only. This is the specification of the
+ * model; it reads like transformers' LlamaForCausalLM:
+ *
+ *   x = embed(ids)                                          (B, T, C)
+ *   per layer:
+ *     h = rmsnorm(x) ; q, k, v = linear(h) (+ bias)         (B, T, nh|nkv, hd)
+ *     q, k = rope(q, k) at positions pos0 ..                rotate-half layout
+ *     k, v = cache(k, v)            (with a KV cache)       (1, pos0 + T, nkv, hd)
+ *     x = x + o_proj(attention(q, k, v))                    causal, GQA
+ *     x = x + down(silu(gate(rmsnorm(x))) * up(rmsnorm(x)))
+ *   return rmsnorm(x)                                       (B, T, C)
+ *
+ * The LM head is applied by lb_model_forward (model.c). Sliding-window
+ * attention (mistral's sliding_window) is not modelled: lowbit attends over
+ * the whole context, which equals it for contexts up to the window.
+ */
+#include "layers/model_internal.h"
+
+static lb_tensor *self_attention(lb_ctx *ctx, const lb_model *m, const lb_block *b, int layer,
+                                 lb_tensor *h /* (B, T, C) */, lb_kv_cache *kv, int64_t pos0)
+{
+    const lb_model_config *c = &m->cfg;
+    int64_t B = h->shape[0], T = h->shape[1];
+    int64_t nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim;
+
+    lb_tensor *q = lb_linear(ctx, h, b->wq, b->bq);      /* (B, T, nh*hd) */
+    lb_tensor *k = lb_linear(ctx, h, b->wk, b->bk);      /* (B, T, nkv*hd) */
+    lb_tensor *v = lb_linear(ctx, h, b->wv, b->bv);      /* (B, T, nkv*hd) */
+    q = lb_reshape(ctx, q, LB_SHAPE(B, T, nh, hd));      /* (B, T, nh, hd) */
+    k = lb_reshape(ctx, k, LB_SHAPE(B, T, nkv, hd));     /* (B, T, nkv, hd) */
+    v = lb_reshape(ctx, v, LB_SHAPE(B, T, nkv, hd));
+    q = lb_rope(ctx, q, m->inv_freq, pos0);
+    k = lb_rope(ctx, k, m->inv_freq, pos0);
+    if (kv) lb_kv_cache_update(ctx, kv, layer, &k, &v); /* (1, pos0+T, nkv, hd) */
+
+    lb_tensor *a = lb_attention(ctx, q, k, v, pos0);     /* (B, T, nh, hd) */
+    a = lb_reshape(ctx, a, LB_SHAPE(B, T, nh * hd));
+    return lb_linear(ctx, a, b->wo, b->bo);              /* (B, T, C) */
+}
+
+static lb_tensor *mlp(lb_ctx *ctx, const lb_block *b, lb_tensor *h /* (B, T, C) */)
+{
+    lb_tensor *gate = lb_linear(ctx, h, b->w_gate, b->b_gate); /* (B, T, I) */
+    lb_tensor *up = lb_linear(ctx, h, b->w_up, b->b_up);       /* (B, T, I) */
+    lb_tensor *act = lb_swiglu(ctx, gate, up);                 /* silu(gate) * up */
+    return lb_linear(ctx, act, b->w_down, b->b_down);          /* (B, T, C) */
+}
+
+lb_tensor *lb_llama_hidden(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_cache *kv, int64_t pos0)
+{
+    const lb_model_config *c = &m->cfg;
+    float eps = (float)c->norm_eps;
+
+    lb_tensor *x = lb_embedding(ctx, m->tok_emb, ids); /* (B, T, C) */
+    for (int64_t i = 0; i < c->n_layers; i++) {
+        const lb_block *b = &m->blocks[i];
+        lb_tensor *h = lb_rmsnorm(ctx, x, b->attn_norm, eps);
+        x = lb_add(ctx, x, self_attention(ctx, m, b, (int)i, h, kv, pos0));
+        h = lb_rmsnorm(ctx, x, b->mlp_norm, eps);
+        x = lb_add(ctx, x, mlp(ctx, b, h));
+    }
+    return lb_rmsnorm(ctx, x, m->norm_w, eps); /* (B, T, C) */
+}

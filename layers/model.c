@@ -1,0 +1,257 @@
+/* model.c — the parameter table of a model (see model_internal.h), freeing,
+ * and the forward entry points that dispatch to the family (llama.c,
+ * gpt2.c) and apply the LM head.
+ *
+ * This file does not read or write files (model_load.c, model_init.c) and
+ * holds no layer maths of its own beyond the head.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layers/model_internal.h"
+
+/* ---- the parameter table ---------------------------------------------------- */
+
+typedef struct spec_list {
+    lb_param_spec *v;
+    int n;
+} spec_list;
+
+static lb_param_spec *add(spec_list *l, lb_tensor **slot, lb_param_init init, float std, int ndim,
+                          int64_t d0, int64_t d1, const char *fmt, ...) __attribute__((format(printf, 8, 9)));
+
+static lb_param_spec *add(spec_list *l, lb_tensor **slot, lb_param_init init, float std, int ndim,
+                          int64_t d0, int64_t d1, const char *fmt, ...)
+{
+    lb_param_spec *s = &l->v[l->n++];
+    memset(s, 0, sizeof *s);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->name, sizeof s->name, fmt, ap);
+    va_end(ap);
+    s->ndim = ndim;
+    s->shape[0] = d0;
+    s->shape[1] = ndim > 1 ? d1 : 0;
+    s->init = init;
+    s->std = std;
+    s->slot = slot;
+    return s;
+}
+
+#define WHY(s, ...) snprintf((s)->why, sizeof (s)->why, __VA_ARGS__)
+
+static void llama_specs(lb_model *m, spec_list *l)
+{
+    const lb_model_config *c = &m->cfg;
+    long long C = c->hidden_size, I = c->intermediate_size, V = c->vocab_size;
+    long long nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim;
+    const float std = 0.02f; /* initializer_range */
+    lb_param_spec *s;
+
+    s = add(l, &m->tok_emb, LB_INIT_NORMAL, std, 2, V, C, "model.embed_tokens.weight");
+    WHY(s, "vocab_size=%lld, hidden_size=%lld", V, C);
+    for (int64_t i = 0; i < c->n_layers; i++) {
+        lb_block *b = &m->blocks[i];
+        const char *p = "model.layers";
+        long long li = (long long)i;
+        struct {
+            const char *name;
+            lb_tensor **w, **bias;
+            int64_t out, in;
+            bool has_bias;
+        } lin[] = {
+            {"self_attn.q_proj", &b->wq, &b->bq, nh * hd, C, c->attention_bias},
+            {"self_attn.k_proj", &b->wk, &b->bk, nkv * hd, C, c->attention_bias},
+            {"self_attn.v_proj", &b->wv, &b->bv, nkv * hd, C, c->attention_bias},
+            {"self_attn.o_proj", &b->wo, &b->bo, C, nh * hd, c->o_bias},
+            {"mlp.gate_proj", &b->w_gate, &b->b_gate, I, C, c->mlp_bias},
+            {"mlp.up_proj", &b->w_up, &b->b_up, I, C, c->mlp_bias},
+            {"mlp.down_proj", &b->w_down, &b->b_down, C, I, c->mlp_bias},
+        };
+        for (size_t j = 0; j < sizeof lin / sizeof lin[0]; j++) {
+            char why[160];
+            if (j == 0 || j == 3)
+                snprintf(why, sizeof why, "num_attention_heads=%lld, head_dim=%lld, hidden_size=%lld", nh, hd, C);
+            else if (j < 3)
+                snprintf(why, sizeof why, "num_key_value_heads=%lld, head_dim=%lld, hidden_size=%lld", nkv, hd,
+                         C);
+            else
+                snprintf(why, sizeof why, "intermediate_size=%lld, hidden_size=%lld", I, C);
+            s = add(l, lin[j].w, LB_INIT_NORMAL, std, 2, lin[j].out, lin[j].in, "%s.%lld.%s.weight", p, li,
+                    lin[j].name);
+            WHY(s, "%s", why);
+            if (lin[j].has_bias) {
+                s = add(l, lin[j].bias, LB_INIT_ZEROS, 0, 1, lin[j].out, 0, "%s.%lld.%s.bias", p, li,
+                        lin[j].name);
+                WHY(s, "%s, %s", why, j < 3 ? "attention_bias" : j == 3 ? "o_proj bias" : "mlp_bias");
+            }
+        }
+        s = add(l, &b->attn_norm, LB_INIT_ONES, 0, 1, C, 0, "%s.%lld.input_layernorm.weight", p, li);
+        WHY(s, "hidden_size=%lld", C);
+        s = add(l, &b->mlp_norm, LB_INIT_ONES, 0, 1, C, 0, "%s.%lld.post_attention_layernorm.weight", p, li);
+        WHY(s, "hidden_size=%lld", C);
+    }
+    s = add(l, &m->norm_w, LB_INIT_ONES, 0, 1, C, 0, "model.norm.weight");
+    WHY(s, "hidden_size=%lld", C);
+    if (!c->tie_embeddings) {
+        s = add(l, &m->lm_head, LB_INIT_NORMAL, std, 2, V, C, "lm_head.weight");
+        WHY(s, "vocab_size=%lld, hidden_size=%lld, tie_word_embeddings=false", V, C);
+    }
+}
+
+static void gpt2_specs(lb_model *m, spec_list *l)
+{
+    const lb_model_config *c = &m->cfg;
+    long long C = c->hidden_size, I = c->intermediate_size, V = c->vocab_size, P = c->max_pos;
+    const float std = 0.02f;
+    /* GPT-2's init scales the residual projections by 1/sqrt(2 n_layer) */
+    const float proj_std = std / sqrtf(2.0f * (float)c->n_layers);
+    const char *p = "transformer";
+    lb_param_spec *s;
+
+    s = add(l, &m->tok_emb, LB_INIT_NORMAL, std, 2, V, C, "%s.wte.weight", p);
+    WHY(s, "vocab_size=%lld, n_embd=%lld", V, C);
+    s = add(l, &m->pos_emb, LB_INIT_NORMAL, std, 2, P, C, "%s.wpe.weight", p);
+    WHY(s, "n_positions=%lld, n_embd=%lld", P, C);
+    for (int64_t i = 0; i < c->n_layers; i++) {
+        lb_block *b = &m->blocks[i];
+        long long li = (long long)i;
+        s = add(l, &b->attn_norm, LB_INIT_ONES, 0, 1, C, 0, "%s.h.%lld.ln_1.weight", p, li);
+        WHY(s, "n_embd=%lld", C);
+        s = add(l, &b->ln1_b, LB_INIT_ZEROS, 0, 1, C, 0, "%s.h.%lld.ln_1.bias", p, li);
+        WHY(s, "n_embd=%lld", C);
+        s = add(l, &b->w_qkv, LB_INIT_NORMAL, std, 2, 3 * C, C, "%s.h.%lld.attn.c_attn.weight", p, li);
+        s->conv1d = true;
+        WHY(s, "n_embd=%lld", C);
+        s = add(l, &b->b_qkv, LB_INIT_ZEROS, 0, 1, 3 * C, 0, "%s.h.%lld.attn.c_attn.bias", p, li);
+        WHY(s, "n_embd=%lld", C);
+        s = add(l, &b->wo, LB_INIT_NORMAL, proj_std, 2, C, C, "%s.h.%lld.attn.c_proj.weight", p, li);
+        s->conv1d = true;
+        WHY(s, "n_embd=%lld", C);
+        s = add(l, &b->bo, LB_INIT_ZEROS, 0, 1, C, 0, "%s.h.%lld.attn.c_proj.bias", p, li);
+        WHY(s, "n_embd=%lld", C);
+        s = add(l, &b->mlp_norm, LB_INIT_ONES, 0, 1, C, 0, "%s.h.%lld.ln_2.weight", p, li);
+        WHY(s, "n_embd=%lld", C);
+        s = add(l, &b->ln2_b, LB_INIT_ZEROS, 0, 1, C, 0, "%s.h.%lld.ln_2.bias", p, li);
+        WHY(s, "n_embd=%lld", C);
+        s = add(l, &b->w_up, LB_INIT_NORMAL, std, 2, I, C, "%s.h.%lld.mlp.c_fc.weight", p, li);
+        s->conv1d = true;
+        WHY(s, "n_inner=%lld, n_embd=%lld", I, C);
+        s = add(l, &b->b_up, LB_INIT_ZEROS, 0, 1, I, 0, "%s.h.%lld.mlp.c_fc.bias", p, li);
+        WHY(s, "n_inner=%lld", I);
+        s = add(l, &b->w_down, LB_INIT_NORMAL, proj_std, 2, C, I, "%s.h.%lld.mlp.c_proj.weight", p, li);
+        s->conv1d = true;
+        WHY(s, "n_inner=%lld, n_embd=%lld", I, C);
+        s = add(l, &b->b_down, LB_INIT_ZEROS, 0, 1, C, 0, "%s.h.%lld.mlp.c_proj.bias", p, li);
+        WHY(s, "n_embd=%lld", C);
+    }
+    s = add(l, &m->norm_w, LB_INIT_ONES, 0, 1, C, 0, "%s.ln_f.weight", p);
+    WHY(s, "n_embd=%lld", C);
+    s = add(l, &m->norm_b, LB_INIT_ZEROS, 0, 1, C, 0, "%s.ln_f.bias", p);
+    WHY(s, "n_embd=%lld", C);
+    if (!c->tie_embeddings) {
+        s = add(l, &m->lm_head, LB_INIT_NORMAL, std, 2, V, C, "lm_head.weight");
+        WHY(s, "vocab_size=%lld, n_embd=%lld, tie_word_embeddings=false", V, C);
+    }
+}
+
+lb_param_spec *lb_model_param_specs(lb_model *m, int *n)
+{
+    *n = 0;
+    m->blocks = calloc((size_t)m->cfg.n_layers, sizeof *m->blocks);
+    /* at most 16 tensors per block plus 5 outside */
+    lb_param_spec *v = malloc(((size_t)m->cfg.n_layers * 16 + 5) * sizeof *v);
+    if (!m->blocks || !v) {
+        free(m->blocks);
+        m->blocks = NULL;
+        free(v);
+        return NULL;
+    }
+    spec_list l = {v, 0};
+    if (m->cfg.arch == LB_ARCH_GPT2) gpt2_specs(m, &l);
+    else llama_specs(m, &l);
+    *n = l.n;
+    return v;
+}
+
+lb_status lb_model_finish(lb_model *m, const lb_param_spec *specs, int n)
+{
+    m->params = calloc((size_t)n, sizeof *m->params);
+    m->param_names = calloc((size_t)n, sizeof *m->param_names);
+    if (!m->params || !m->param_names) goto oom;
+    for (int i = 0; i < n; i++) {
+        char *name = strdup(specs[i].name);
+        if (!name) goto oom;
+        m->param_names[i] = name;
+        m->params[i] = *specs[i].slot;
+        m->params[i]->name = name;
+        m->params[i]->requires_grad = true;
+        m->n_params = i + 1;
+    }
+    if (m->cfg.tie_embeddings) m->lm_head = m->tok_emb;
+    if (m->cfg.arch == LB_ARCH_LLAMA) {
+        m->inv_freq = malloc((size_t)(m->cfg.head_dim / 2) * sizeof *m->inv_freq);
+        if (!m->inv_freq) goto oom;
+        lb_rope_inv_freq(&m->cfg, m->inv_freq);
+    }
+    return lb_ok();
+oom:
+    return lb_errorf(LB_ERR_OOM, "out of memory setting up the model's parameter table");
+}
+
+static void free_names(lb_model *m)
+{
+    if (m->param_names)
+        for (int i = 0; i < m->n_params; i++) free((char *)m->param_names[i]);
+    free(m->param_names);
+    free(m->params);
+    free(m->inv_freq);
+}
+
+void lb_model_free_partial(lb_model *m, const lb_param_spec *specs, int n)
+{
+    for (int i = 0; i < n; i++) {
+        lb_tensor_free(*specs[i].slot);
+        *specs[i].slot = NULL;
+    }
+    free_names(m);
+    free(m->blocks);
+    memset(m, 0, sizeof *m);
+}
+
+void lb_model_free(lb_model *m)
+{
+    if (!m) return;
+    for (int i = 0; i < m->n_params; i++) lb_tensor_free(m->params[i]);
+    free_names(m);
+    free(m->blocks);
+    memset(m, 0, sizeof *m);
+}
+
+/* ---- forward ---------------------------------------------------------------- */
+
+lb_tensor *lb_model_hidden(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_cache *kv)
+{
+    LB_CHECKF(ids->dtype == LB_I32 && ids->ndim == 2, "model input must be (B, T) i32 token ids");
+    int64_t pos0 = 0;
+    if (kv) {
+        LB_CHECKF(ids->shape[0] == 1, "a KV cache holds one sequence (B = 1), got B = %lld",
+                  (long long)ids->shape[0]);
+        LB_CHECKF(kv->len + ids->shape[1] <= kv->max_len, "KV cache full: %lld + %lld > %lld positions",
+                  (long long)kv->len, (long long)ids->shape[1], (long long)kv->max_len);
+        pos0 = kv->len;
+    }
+    lb_tensor *h = m->cfg.arch == LB_ARCH_GPT2 ? lb_gpt2_hidden(ctx, m, ids, kv, pos0)
+                                               : lb_llama_hidden(ctx, m, ids, kv, pos0);
+    if (kv) kv->len += ids->shape[1];
+    return h;
+}
+
+lb_tensor *lb_model_forward(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_cache *kv)
+{
+    lb_tensor *h = lb_model_hidden(ctx, m, ids, kv); /* (B, T, C) */
+    return lb_linear(ctx, h, m->lm_head, NULL);      /* (B, T, V) */
+}
