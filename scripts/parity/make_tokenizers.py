@@ -1,0 +1,303 @@
+#!/usr/bin/env python3
+"""make_tokenizers.py — small reference tokenizers and their encodings, for
+lowbit's tokenizer parity tests.
+
+Trains tokenizer.json files with the Hugging Face `tokenizers` library on
+Python standard-library sources plus a multilingual string, and records how
+the library encodes (add_special_tokens=False) and decodes
+(skip_special_tokens=False) a fixed list of awkward texts:
+
+  bytelevel  GPT-2 style: ByteLevel pre-tokenizer (regex), ByteLevel decoder,
+             special tokens, an lstrip/rstrip token and a single_word
+             normalized token.
+  llama3     Llama-3 style: Split(Llama-3 regex, Isolated) +
+             ByteLevel(use_regex=false), ignore_merges=true, plus vocabulary
+             entries that no merge reaches (so ignore_merges matters).
+  spm        Llama-2 style: Prepend("▁") + Replace(" ", "▁") normalizer, no
+             pre-tokenizer, byte_fallback, <0xXX> tokens, decoder
+             Replace/ByteFallback/Fuse/Strip.
+  metaspace  Metaspace pre-tokenizer (prepend_scheme first, split) without
+             byte_fallback: unknown characters become a fused <unk>.
+  legacy     bytelevel with merges in the legacy "a b" string form and
+             add_prefix_space=true.
+
+Usage: make_tokenizers.py [--out DIR] [--only CASE,...] [--code8k DIR]
+  --out DIR      write DIR/<case>/{tokenizer.json,cases.json} (default
+                 tests/data/tok beside this repository's tests)
+  --code8k DIR   also train the 8192-token byte-level tokenizer of
+                 assets/tokenizers/code-8k into DIR
+It is not a fuzzer (see fuzz_tokenizers.py) and not used at run time.
+"""
+import argparse
+import json
+import os
+import sys
+
+from tokenizers import (AddedToken, Regex, Tokenizer, decoders, models, normalizers,
+                        pre_tokenizers, trainers)
+
+LLAMA3_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|"
+                r" ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+MULTILINGUAL = (
+    "Le cœur déçu mais l'âme plutôt naïve, Louÿs rêva de crapaüter en canoë au delà des îles. "
+    "Съешь же ещё этих мягких французских булок, да выпей чаю. "
+    "Ξεσκεπάζω την ψυχοφθόρα βδελυγμία. Τάχιστη αλώπηξ βαφής ψημένη γη. "
+    "いろはにほへと ちりぬるを 日本語のテキストです。中文文本测试，你好世界。한국어 텍스트입니다. "
+    "Zwölf Boxkämpfer jagen Viktor quer über den großen Sylter Deich. "
+    "¿Dónde está la biblioteca? ¡Olé! Ça va? naïve façade résumé coöperate "
+    "emoji 😀👍🏽👨‍👩‍👧‍👦 🇫🇷 ✨ — “quotes” ‘single’ … "
+)
+
+# Texts recorded for every case: code, accents, scripts, emoji (ZWJ), odd
+# spaces (NBSP, NNBSP, ZWSP, ideographic), tabs, CRLF, runs of spaces and
+# newlines, numbers, contractions in any case, special tokens in the text.
+TEXTS = [
+    "",
+    " ",
+    "   ",
+    "\n",
+    "\n\n\n",
+    "\t",
+    " \t \n ",
+    "\r\n",
+    "Hello world",
+    "Hello   world  ",
+    "  leading spaces and trailing   ",
+    "def main(argv=None):\n    return 0\n",
+    "if x == 1:\r\n\tprint('one')\r\n\r\n",
+    "class Foo(object):\n    \"\"\"Docstring.\"\"\"\n\n    def __init__(self, a, b=2, *args, **kw):\n        self._a = a  # comment\n",
+    "for i in range(10):\n\tif i % 3 == 0: continue\n",
+    "x = [1, 22, 333, 4444, 55555, 666666] + {'k': 3.14159e-10}",
+    "I'M sure you're right, don'T you think? We'LL see; they've gone. It's Bob's.",
+    "I'm I'M i'M 'S 's 'T 'RE 'Ve 'mM 'LL 'D 'll've",
+    "Le cœur déçu mais l'âme plutôt naïve",
+    "Съешь же ещё этих мягких французских булок",
+    "Ξεσκεπάζω την ψυχοφθόρα βδελυγμία",
+    "日本語のテキストです。中文文本测试，你好世界。",
+    "한국어 텍스트입니다",
+    "emoji 😀👍🏽 family 👨‍👩‍👧‍👦 flag 🇫🇷 sparkle ✨",
+    "no\u00a0break\u00a0space and narrow\u202fnbsp and zero\u200bwidth\u200b",
+    "ideographic\u3000space en\u2002quad line\u2028sep para\u2029sep nel\u0085x",
+    "mongolian\u180evowel file\u001csep unit\u001fsep",
+    "tabs\t\tand\t \tspaces\t",
+    "newlines\n\n\nmany\n \n  \n   x",
+    "<|endoftext|>",
+    "text before<|endoftext|>text after",
+    "<|im_start|>user\nHi there!<|im_end|>\n<|im_start|>assistant\n",
+    "<s>bos then text</s> and eos",
+    " <s> spaced </s> ",
+    "<s><s></s></s>",
+    "partial <|endoftext| and <|im_start and </s",
+    "strip <|mask|>   around   <|mask|>x",
+    "word [WORD] and a[WORD]b and [WORD]",
+    "lowbit quantization with lowbit",
+    "ſtrange 'ſ and Kelvin \u212a and ǅ titlecase",
+    "math ∑ ∫ √ ∞ ≠ ≤ ≥ ± × ÷ and arrows → ← ↔",
+    "combining e\u0301 a\u0308 n\u0303 and precomposed é ä ñ",
+    "control \u0001\u0002\u007f chars and replacement \ufffd char",
+    "private \ue000 and astral 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 𝟘𝟙𝟚 and notdef \U0001fbf9",
+    "1234567890 ١٢٣ ⅷ ½ ²³",
+    "mixed123abc ABC123def 3.14 1,000,000 -42 +7",
+    "URL https://example.com/path?q=1&r=two#frag and mail a.b@c.de",
+    "    indented\n        more\n            most\n",
+    "a" * 200,
+    "ab " * 60,
+    "!!!???...,,,;;;:::---___===+++",
+    "\"quoted\" 'single' `back` «guillemets» „low“",
+]
+
+def stdlib_corpus(limit_bytes):
+    """Sorted .py files of this Python's standard library, up to limit_bytes."""
+    root = os.path.dirname(os.__file__)
+    out, total = [], 0
+    for dirpath, dirnames, files in sorted(os.walk(root)):
+        dirnames.sort()
+        if "site-packages" in dirpath or "test" in dirpath.split(os.sep)[-1:]:
+            continue
+        for f in sorted(files):
+            if not f.endswith(".py"):
+                continue
+            try:
+                with open(os.path.join(dirpath, f), encoding="utf-8") as fh:
+                    text = fh.read()
+            except (UnicodeDecodeError, OSError):
+                continue
+            out.append(text)
+            total += len(text)
+            if total >= limit_bytes:
+                return out
+    return out
+
+def corpus(limit_bytes):
+    return stdlib_corpus(limit_bytes) + [MULTILINGUAL] * 20
+
+SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<s>", "</s>"]
+
+def add_flag_tokens(tok):
+    tok.add_special_tokens([AddedToken("<|mask|>", lstrip=True, rstrip=True, special=True,
+                                       normalized=False)])
+    tok.add_tokens([AddedToken("[WORD]", single_word=True, normalized=True)])
+
+def train_bytelevel(data, vocab, add_prefix_space=False):
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=add_prefix_space, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    tr = trainers.BpeTrainer(vocab_size=vocab, special_tokens=SPECIALS, show_progress=False,
+                             initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(data, tr)
+    return tok
+
+def make_bytelevel(data):
+    tok = train_bytelevel(data, 800)
+    add_flag_tokens(tok)
+    return json.loads(tok.to_str())
+
+def make_legacy(data):
+    tok = train_bytelevel(data, 600, add_prefix_space=True)
+    j = json.loads(tok.to_str())
+    j["model"]["merges"] = [a + " " + b for a, b in j["model"]["merges"]]
+    return j
+
+def make_llama3(data):
+    tok = Tokenizer(models.BPE(ignore_merges=True))
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(LLAMA3_REGEX), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    tr = trainers.BpeTrainer(vocab_size=900, show_progress=False,
+                             initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(data, tr)
+    j = json.loads(tok.to_str())
+    j["model"]["ignore_merges"] = True
+    # whole words no merge reaches: only ignore_merges produces them
+    vocab = j["model"]["vocab"]
+    for w in ["Ġlowbit", "Ġquantization", "lowbit", "ĠĠĠĠĠĠĠĠ"]:
+        if w not in vocab:
+            vocab[w] = len(vocab)
+    n = len(vocab)
+    specials = ["<|begin_of_text|>", "<|end_of_text|>", "<|im_start|>", "<|im_end|>", "<|endoftext|>"]
+    j["added_tokens"] = [dict(id=n + i, content=c, single_word=False, lstrip=False, rstrip=False,
+                              normalized=False, special=True) for i, c in enumerate(specials)]
+    return j
+
+def spm_vocab(data, vocab_size, limit_alphabet):
+    """vocab and merges of a Metaspace BPE (words start with ▁)."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always", split=True)
+    tr = trainers.BpeTrainer(vocab_size=vocab_size, show_progress=False, limit_alphabet=limit_alphabet)
+    tok.train_from_iterator(data, tr)
+    j = json.loads(tok.to_str())
+    return j["model"]["vocab"], j["model"]["merges"]
+
+def added(i, c):
+    return dict(id=i, content=c, single_word=False, lstrip=False, rstrip=False, normalized=False, special=True)
+
+def make_spm(data):
+    tv, merges = spm_vocab(data, 700, 120)
+    heads = ["<unk>", "<s>", "</s>"] + ["<0x%02X>" % b for b in range(256)]
+    vocab = {t: i for i, t in enumerate(heads)}
+    for t, _ in sorted(tv.items(), key=lambda kv: kv[1]):
+        if t not in vocab:
+            vocab[t] = len(vocab)
+    return {
+        "version": "1.0", "truncation": None, "padding": None,
+        "added_tokens": [added(0, "<unk>"), added(1, "<s>"), added(2, "</s>")],
+        "normalizer": {"type": "Sequence", "normalizers": [
+            {"type": "Prepend", "prepend": "▁"},
+            {"type": "Replace", "pattern": {"String": " "}, "content": "▁"}]},
+        "pre_tokenizer": None,
+        "post_processor": None,
+        "decoder": {"type": "Sequence", "decoders": [
+            {"type": "Replace", "pattern": {"String": "▁"}, "content": " "},
+            {"type": "ByteFallback"}, {"type": "Fuse"},
+            {"type": "Strip", "content": " ", "start": 1, "stop": 0}]},
+        "model": {"type": "BPE", "dropout": None, "unk_token": "<unk>",
+                  "continuing_subword_prefix": None, "end_of_word_suffix": None,
+                  "fuse_unk": True, "byte_fallback": True, "ignore_merges": False,
+                  "vocab": vocab, "merges": merges},
+    }
+
+def make_metaspace(data):
+    tv, merges = spm_vocab(data, 600, 90)
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
+    for t, _ in sorted(tv.items(), key=lambda kv: kv[1]):
+        if t not in vocab:
+            vocab[t] = len(vocab)
+    return {
+        "version": "1.0", "truncation": None, "padding": None,
+        "added_tokens": [added(0, "<unk>"), added(1, "<s>"), added(2, "</s>"),
+                         added(len(vocab), "<|endoftext|>")],
+        "normalizer": None,
+        "pre_tokenizer": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": True},
+        "post_processor": None,
+        "decoder": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": True},
+        "model": {"type": "BPE", "dropout": None, "unk_token": "<unk>",
+                  "continuing_subword_prefix": None, "end_of_word_suffix": None,
+                  "fuse_unk": True, "byte_fallback": False, "ignore_merges": False,
+                  "vocab": vocab, "merges": merges},
+    }
+
+MAKERS = {"bytelevel": make_bytelevel, "llama3": make_llama3, "spm": make_spm,
+          "metaspace": make_metaspace, "legacy": make_legacy}
+
+def record(tok, texts):
+    out = []
+    for t in texts:
+        ids = tok.encode(t, add_special_tokens=False).ids
+        out.append({"text": t, "ids": ids, "decoded": tok.decode(ids, skip_special_tokens=False)})
+    return out
+
+def write_case(outdir, name, j, texts):
+    d = os.path.join(outdir, name)
+    os.makedirs(d, exist_ok=True)
+    s = json.dumps(j, ensure_ascii=False, separators=(",", ":"))
+    tok = Tokenizer.from_str(s)  # the library must accept it as written
+    with open(os.path.join(d, "tokenizer.json"), "w", encoding="utf-8") as f:
+        f.write(s)
+    write_cases(os.path.join(d, "cases.json"), record(tok, texts))
+    return tok
+
+def write_cases(path, cases):
+    """A JSON list, one case per line."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("[\n" + ",\n".join(json.dumps(c, ensure_ascii=False, separators=(",", ":"))
+                                    for c in cases) + "\n]\n")
+
+def make_code8k(outdir):
+    data = corpus(24 << 20)
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    tr = trainers.BpeTrainer(vocab_size=8192, special_tokens=["<|endoftext|>"], show_progress=False,
+                             initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(data, tr)
+    os.makedirs(outdir, exist_ok=True)
+    with open(os.path.join(outdir, "tokenizer.json"), "w", encoding="utf-8") as f:
+        f.write(tok.to_str())
+    with open(os.path.join(outdir, "tokenizer_config.json"), "w", encoding="utf-8") as f:
+        json.dump({"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": "<|endoftext|>",
+                   "bos_token": None, "model_max_length": 1024,
+                   "comment": "byte-level BPE, 8192 tokens, trained on CPython 3.11 stdlib sources "
+                              "by scripts/parity/make_tokenizers.py --code8k"}, f, indent=2)
+        f.write("\n")
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default=os.path.join(here, "..", "..", "tests", "data", "tok"))
+    ap.add_argument("--only", default="")
+    ap.add_argument("--code8k", default="")
+    args = ap.parse_args()
+    if args.code8k:
+        make_code8k(args.code8k)
+        return 0
+    data = corpus(1 << 20)
+    names = args.only.split(",") if args.only else list(MAKERS)
+    for name in names:
+        write_case(args.out, name, MAKERS[name](data), TEXTS)
+        print("wrote", os.path.join(args.out, name))
+    return 0
+
+if __name__ == "__main__":
+    sys.exit(main())
