@@ -145,8 +145,10 @@ for i, d in enumerate(docs):
     elif vi < len(val) and val[vi] == want:
         vi += 1
     else:
-        got = train[ti] if ti < len(train) else val[vi] if vi < len(val) else None
-        sys.exit(f"document {i} ({d[:40]!r}): expected {want[:20]}..., got {got and got[:20]}...")
+        got = (train[ti] if ti < len(train) else val[vi] if vi < len(val) else None) or []
+        k = next((j for j, (a, b) in enumerate(zip(want, got)) if a != b), min(len(want), len(got)))
+        sys.exit(f"document {i} ({d[:40]!r}): {len(want)} tokens expected, next in the files has {len(got)}; "
+                 f"first difference at {k}: expected {want[k:k + 8]}, got {got[k:k + 8]}")
 assert ti == len(train) and vi == len(val)
 print(f"reference {tok_path}: {len(docs)} documents match tokenizers {len(train)} train + {len(val)} val, eos {eos}")
 EOF
