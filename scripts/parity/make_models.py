@@ -21,16 +21,19 @@ tiny logits that would hide mistakes): every tensor is drawn so activations
 stay O(1): linear weights N(0, 1/fan_in), embeddings N(0, 1), biases
 N(0, 0.1^2), norm weights 1 + N(0, 0.1^2). Logits are computed in fp32 on the
 CPU with eager attention. --small makes the tiny variants committed under
-tests/data/models (hidden 16-32, vocab 64, 1-2 layers).
+tests/data/models (hidden 16-32, vocab 64, 1-2 layers), regenerated with
+    make_models.py tests/data/models --small
 
 Runs with transformers 4.4x + torch 1.13 and transformers 5.x + torch 2.x.
 """
 import argparse
+import copy
 import json
 import math
 import os
 import shutil
 import sys
+import zlib
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -105,7 +108,7 @@ CASES = {
 
 # committed under tests/data/models (tiny, fp32 unless the case is about dtype)
 SMALL_DEFAULT = ["llama_gqa", "llama_tied", "qwen2_bias", "llama3_rope", "gpt2",
-                 "llama_bias_hd", "gpt2_noprefix", "llama_rope_params"]
+                 "llama_bias_hd", "gpt2_noprefix", "llama_rope_params", "llama_bf16"]
 
 
 def make_config(d):
@@ -202,20 +205,22 @@ def make_case(outdir, name, small, seed):
     if model.config.tie_word_embeddings:
         model.tie_weights()
 
-    dtype = opts.get("dtype")
-    if dtype == "bfloat16":
-        # the reference is the fp32 model with its weights rounded to bf16,
-        # exactly what lowbit loads from the bf16 file
-        model = model.to(torch.bfloat16)
+    to_save = model
+    if opts.get("dtype") == "bfloat16":
+        # the reference is the fp32 model with its parameters rounded to bf16,
+        # exactly what lowbit loads from the bf16 file (buffers such as
+        # rotary inv_freq stay fp32, as a bf16 checkpoint loads them)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.copy_(p.to(torch.bfloat16).float())
+        to_save = copy.deepcopy(model).to(torch.bfloat16)
     d = os.path.join(outdir, name)
     if os.path.exists(d):
         shutil.rmtree(d)
     kw = {"safe_serialization": True}
     if "shard" in opts:
         kw["max_shard_size"] = opts["shard"][0 if small else 1]
-    model.save_pretrained(d, **kw)
-    model = model.float()
-    model.eval()
+    to_save.save_pretrained(d, **kw)
 
     V = cfg.vocab_size
     tensors = {}
@@ -275,8 +280,9 @@ def main():
             return 2
     os.makedirs(a.outdir, exist_ok=True)
     torch.set_num_threads(1)
-    for k, n in enumerate(names):
-        make_case(a.outdir, n, a.small, a.seed + k)
+    for n in names:
+        # each case's seed depends only on its name, so cases regenerate alike
+        make_case(a.outdir, n, a.small, a.seed + zlib.crc32(n.encode()) % 100000)
         print(os.path.join(a.outdir, n))
     return 0
 
