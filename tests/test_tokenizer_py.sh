@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# test_tokenizer_py.sh — lowbit's tokenizer against the Hugging Face tokenizers
+# library on thousands of random texts. Regenerates the five reference
+# tokenizers (scripts/parity/make_tokenizers.py) into $LB_TMP, encodes random
+# texts with the library (scripts/parity/fuzz_tokenizers.py) and checks that
+# the test_tokenizer binary (beside $LOWBIT) gives the same ids and decoded
+# text, and round-trips wherever the library does. Skips (77) without $LB_PY.
+set -euo pipefail
+[ -n "${LB_PY:-}" ] || { echo "skip: LB_PY is empty"; exit 77; }
+"$LB_PY" -c 'import tokenizers' 2>/dev/null || { echo "skip: $LB_PY has no tokenizers"; exit 77; }
+BIN="$(dirname "$LOWBIT")/test_tokenizer"
+[ -x "$BIN" ] || { echo "missing $BIN"; exit 1; }
+DIR="$LB_TMP/tokenizer_py"
+rm -rf "$DIR"
+mkdir -p "$DIR"
+"$LB_PY" "$LB_SRC/scripts/parity/make_tokenizers.py" --out "$DIR" >/dev/null
+"$LB_PY" "$LB_SRC/scripts/parity/fuzz_tokenizers.py" --dir "$DIR" --n "${LB_TOK_FUZZ_N:-3000}"
+fail=0
+for c in bytelevel llama3 legacy spm metaspace; do
+    rt=""
+    case $c in bytelevel|llama3|legacy) rt="--roundtrip" ;; esac
+    for f in cases fuzz; do
+        "$BIN" --tokenizer "$DIR/$c/tokenizer.json" --cases "$DIR/$c/$f.json" $rt || fail=1
+    done
+done
+exit $fail
