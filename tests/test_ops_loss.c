@@ -64,6 +64,22 @@ static void test_ce(void) { check_ce(-4, 4, "cross-entropy"); }
  * as two numbers ~1e4 would lose ~1e-3 absolute */
 static void test_ce_large_logits(void) { check_ce(9980, 10000, "cross-entropy, logits ~1e4"); }
 
+/* equal logits of 1e4: the NLL is exactly log V. Forming lse = max + log
+ * sum in fp32 first would round it to the ulp of 1e4 (~1e-3) and miss by
+ * ~1e-4 relative. */
+static void test_ce_equal_large_logits(void)
+{
+    lb_ctx ctx;
+    opc_ctx(&ctx);
+    lb_tensor *logits = lb_tensor_new(&ctx, LB_F32, LB_SHAPE(2, 37));
+    for (int i = 0; i < 74; i++) ((float *)logits->data)[i] = 10000.0f;
+    int32_t t[2] = {5, 36};
+    float loss = ((float *)lb_cross_entropy(&ctx, logits, make_targets(&ctx, 2, t), NULL, NULL)->data)[0];
+    LB_EXPECTF(fabs(loss - log(37.0)) <= opc_tol(37) * log(37.0), "loss %.9g, want log 37 = %.9g",
+               loss, log(37.0));
+    lb_ctx_free(&ctx);
+}
+
 static void test_ce_all_ignored(void)
 {
     lb_ctx ctx;
@@ -118,6 +134,7 @@ int main(void)
 {
     LB_RUN(test_ce);
     LB_RUN(test_ce_large_logits);
+    LB_RUN(test_ce_equal_large_logits);
     LB_RUN(test_ce_all_ignored);
     LB_RUN(test_ce_wide);
     return lb_test_summary();
