@@ -32,21 +32,27 @@ typedef struct lb_model {
     lb_tensor *norm_w, *norm_b;    /* final norm (norm_b GPT-2 only) */
     lb_tensor *lm_head;            /* (V, C); == tok_emb when tied */
     float *inv_freq;               /* (hd/2), Llama family */
-    lb_tensor **params;            /* every distinct parameter, in HF name order */
-    const char **param_names;      /* HF tensor names */
+    lb_tensor **params;            /* every distinct parameter, in HF state-dict order */
+    const char **param_names;      /* HF tensor names (GPT-2: with "transformer.") */
     int n_params;
 } lb_model;
 
-/* lb_model_load: reads `dir`. On failure nothing is left allocated. */
+/* lb_model_load: reads `dir`. Every expected tensor must be present with the
+ * shape config.json implies; a tensor the config does not explain is an
+ * error too (known buffers such as rotary_emb.inv_freq are skipped). On
+ * failure nothing is left allocated. */
 lb_status lb_model_load(lb_model *m, const char *dir);
 
 /* lb_model_init_random: allocates parameters for cfg and fills them as
  * transformers' _init_weights does (normal(0, std=0.02) for linears and
- * embeddings, ones for norm weights, zeros for biases), from `seed`. */
+ * embeddings, GPT-2's residual projections 0.02/sqrt(2 n_layer), ones for
+ * norm weights, zeros for biases), from `seed` with lowbit's documented RNG
+ * (model_init.c): the same seed gives the same weights everywhere. */
 lb_status lb_model_init_random(lb_model *m, const lb_model_config *cfg, uint64_t seed);
 
 /* lb_model_save: writes config.json and model.safetensors (dtype f32, bf16
- * or f16) into dir atomically (tied lm_head omitted, as save_pretrained does). */
+ * or f16; shards + index above 5 GB, as save_pretrained) into dir, creating
+ * it, each file atomically (tied lm_head omitted, as save_pretrained does). */
 lb_status lb_model_save(const lb_model *m, const char *dir, lb_dtype dtype);
 
 void lb_model_free(lb_model *m);
@@ -63,7 +69,10 @@ void lb_kv_cache_free(lb_kv_cache *kv);
 /* lb_model_forward: logits (B, T, V) for ids (B, T) i32. Without a cache
  * (kv NULL) positions are 0..T-1. With a cache (B must be 1) positions are
  * kv->len .. kv->len+T-1, the new keys/values are appended and kv->len grows
- * by T. Differentiable with respect to the parameters when grad is on. */
+ * by T (kv->len + T > kv->max_len is a caller bug: LB_CHECK). Differentiable
+ * with respect to the parameters when grad is on, except through keys and
+ * values read back from a cache (generation runs with grad off). GPT-2 needs
+ * kv->len + T <= n_positions. */
 lb_tensor *lb_model_forward(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_cache *kv);
 
 /* lb_model_hidden: like lb_model_forward but returns the final-norm hidden

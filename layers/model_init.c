@@ -153,7 +153,8 @@ lb_status lb_model_save(const lb_model *m, const char *dir, lb_dtype dtype)
         free(tmp);
         e->data = bufs[i];
     }
-    st = lb_ckpt_write(dir, entries, n, 0);
+    /* huggingface_hub's default shard size: big models get the same layout */
+    st = lb_ckpt_write(dir, entries, n, (size_t)5000000000ULL);
     if (lb_failed(&st)) goto out;
     {
         lb_model_config cfg = m->cfg;

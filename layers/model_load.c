@@ -126,13 +126,14 @@ static lb_status check_unexpected(const lb_ckpt *ck, const char *dir, const lb_m
     }
     free(names);
     if (!extra) return lb_ok();
+    char keys[128] = "";
+    if (c->arch == LB_ARCH_LLAMA)
+        snprintf(keys, sizeof keys, ", attention_bias=%s, mlp_bias=%s", c->attention_bias ? "true" : "false",
+                 c->mlp_bias ? "true" : "false");
     return lb_errorf(LB_ERR_FORMAT,
                      "%s: tensor '%s'%s is not part of the model config.json describes (model_type=%s, "
                      "num_hidden_layers=%lld%s); the config and the weights disagree",
-                     dir, first, extra > 1 ? " (and others)" : "", c->model_type, (long long)c->n_layers,
-                     c->arch == LB_ARCH_GPT2 ? ""
-                     : c->attention_bias     ? ", attention_bias=true"
-                                             : ", attention_bias=false");
+                     dir, first, extra > 1 ? " (and others)" : "", c->model_type, (long long)c->n_layers, keys);
 }
 
 lb_status lb_model_load(lb_model *m, const char *dir)
