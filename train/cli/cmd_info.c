@@ -8,6 +8,7 @@
  * config (lowbit eval does that). GGUF is not supported yet.
  */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -250,7 +251,7 @@ static int describe(const char *path, bool json)
 {
     struct stat sb;
     if (stat(path, &sb) != 0) {
-        lb_status st = lb_errorf(LB_ERR_IO, "%s: cannot open: no such file or directory", path);
+        lb_status st = lb_errorf(LB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
         return lb_cli_error(&st);
     }
     info_src src = {path, S_ISDIR(sb.st_mode), 0, NULL};
