@@ -275,6 +275,29 @@ static void test_invalid_utf8(void)
     lb_tokenizer_free(tok);
 }
 
+/* the committed default tokenizer: 8192 ids, EOS from tokenizer_config.json */
+static void test_code8k_asset(void)
+{
+    lb_tokenizer *tok;
+    lb_status st = lb_tokenizer_load("../assets/tokenizers/code-8k", &tok);
+    LB_EXPECTF(!lb_failed(&st), "%s", st.msg);
+    if (lb_failed(&st)) return;
+    LB_EXPECT(lb_tokenizer_vocab_size(tok) == 8192);
+    LB_EXPECT(lb_tokenizer_eos_id(tok) >= 0 && lb_tokenizer_eos_id(tok) == lb_tokenizer_token_id(tok, "<|endoftext|>"));
+    LB_EXPECT(lb_tokenizer_bos_id(tok) == -1);
+    LB_EXPECT(strlen(lb_tokenizer_sha256(tok)) == 64);
+    const char *text = "def f(x):\n    return {'a': x ** 2}  # ok\n<|endoftext|>";
+    int32_t *ids = NULL;
+    size_t n = 0, cap = 0;
+    st = lb_tokenizer_encode(tok, text, strlen(text), &ids, &n, &cap);
+    LB_EXPECT(!lb_failed(&st) && n > 5 && n < 30 && ids[n - 1] == lb_tokenizer_eos_id(tok));
+    char *dec = lb_tokenizer_decode(tok, ids, n);
+    LB_EXPECT(dec && !strcmp(dec, text));
+    free(dec);
+    free(ids);
+    lb_tokenizer_free(tok);
+}
+
 /* ---- driver mode -------------------------------------------------------------- */
 
 static int bench(const char *tok_path, const char *file)
@@ -286,13 +309,17 @@ static int bench(const char *tok_path, const char *file)
     if (!text || lb_failed(&st)) { fprintf(stderr, "bench: cannot load %s / %s\n", tok_path, file); return 1; }
     int32_t *ids = NULL;
     size_t n = 0, cap = 0;
-    struct timespec t0, t1;
+    struct timespec t0, t1, c0, c1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
     st = lb_tokenizer_encode(tok, text, len, &ids, &n, &cap);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-    printf("bench: %s on %s: %.2f MB in %.3f s = %.1f MB/s, %zu tokens (%.2f bytes/token)\n", tok_path, file,
-           (double)len / 1e6, s, (double)len / 1e6 / s, n, (double)len / (double)(n ? n : 1));
+    double cs = (double)(c1.tv_sec - c0.tv_sec) + 1e-9 * (double)(c1.tv_nsec - c0.tv_nsec);
+    printf("bench: %s on %s: %.2f MB, %zu tokens (%.2f bytes/token); wall %.3f s = %.1f MB/s; "
+           "cpu %.3f s = %.1f MB/s\n", tok_path, file, (double)len / 1e6, n, (double)len / (double)(n ? n : 1),
+           s, (double)len / 1e6 / s, cs, (double)len / 1e6 / cs);
     free(ids);
     free(text);
     lb_tokenizer_free(tok);
@@ -328,6 +355,7 @@ int main(int argc, char **argv)
     LB_RUN(test_special_ids);
     LB_RUN(test_sha256);
     LB_RUN(test_invalid_utf8);
+    LB_RUN(test_code8k_asset);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);

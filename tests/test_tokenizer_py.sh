@@ -14,12 +14,15 @@ DIR="$LB_TMP/tokenizer_py"
 rm -rf "$DIR"
 mkdir -p "$DIR"
 "$LB_PY" "$LB_SRC/scripts/parity/make_tokenizers.py" --out "$DIR" >/dev/null
+mkdir -p "$DIR/code8k"   # the committed default tokenizer, fuzzed as it is
+cp "$LB_SRC/assets/tokenizers/code-8k/tokenizer.json" "$DIR/code8k/"
 "$LB_PY" "$LB_SRC/scripts/parity/fuzz_tokenizers.py" --dir "$DIR" --n "${LB_TOK_FUZZ_N:-3000}"
 fail=0
-for c in bytelevel llama3 legacy spm metaspace; do
+for c in bytelevel llama3 legacy spm metaspace code8k; do
     rt=""
-    case $c in bytelevel|llama3|legacy) rt="--roundtrip" ;; esac
+    case $c in bytelevel|llama3|legacy|code8k) rt="--roundtrip" ;; esac
     for f in cases fuzz; do
+        [ -f "$DIR/$c/$f.json" ] || continue
         "$BIN" --tokenizer "$DIR/$c/tokenizer.json" --cases "$DIR/$c/$f.json" $rt || fail=1
     done
 done
