@@ -7,6 +7,8 @@
  * (leftmost on ties) is merged until none is left; a min-heap of
  * (rank, position) with stale-entry checks makes that O(n log n).
  * With ignore_merges, a pre-token that is itself in the vocabulary is one id.
+ * A cache of pre-token -> ids lives in the per-call scratch, so nothing is
+ * shared between calls or threads.
  * Not here: dropout (refused at load), and any cache across calls.
  */
 #include <stdlib.h>
@@ -14,6 +16,14 @@
 
 #include "datasets/tok_internal.h"
 #include "datasets/utf8.h"
+
+/* The per-call cache of pre-token -> ids (used for long texts only, see
+ * tokenizer.c): keys up to this many bytes, at most this many entries. */
+#define LB_TOK_CACHE_KEY_MAX 64
+#define LB_TOK_CACHE_MAX 200000
+
+static lb_status bpe_word(const lb_tokenizer *tok, lb_tok_scratch *sc, const char *s, size_t n,
+                          lb_tok_ids out);
 
 typedef struct heap_ent {
     int32_t rank, pos, id;
@@ -255,10 +265,45 @@ static lb_status word_symbols(const lb_tokenizer *tok, lb_tok_scratch *sc, const
     return lb_ok();
 }
 
+/* cache_put: remembers that pre-token s[0..n) gave ids[0..k). Best effort:
+ * a full cache or failed allocation just stops caching. */
+static void cache_put(lb_tok_scratch *sc, const char *s, size_t n, const int32_t *ids, size_t k)
+{
+    if (sc->cache.count >= LB_TOK_CACHE_MAX) return;
+    if (sc->n_cache_ids + k + 1 > sc->cap_cache_ids) {
+        size_t nc = sc->cap_cache_ids ? 2 * sc->cap_cache_ids : 4096;
+        while (nc < sc->n_cache_ids + k + 1) nc *= 2;
+        int32_t *ni = realloc(sc->cache_ids, nc * sizeof *ni);
+        if (!ni) return;
+        sc->cache_ids = ni;
+        sc->cap_cache_ids = nc;
+    }
+    if (!lb_strmap_put(&sc->cache, s, n, (int32_t)sc->n_cache_ids)) return;
+    sc->cache_ids[sc->n_cache_ids++] = (int32_t)k;
+    memcpy(sc->cache_ids + sc->n_cache_ids, ids, k * sizeof *ids);
+    sc->n_cache_ids += k;
+}
+
 lb_status lb_tok_bpe(const lb_tokenizer *tok, lb_tok_scratch *sc, const char *s, size_t n,
                      lb_tok_ids out)
 {
     if (n == 0) return lb_ok();
+    bool cache = sc->use_cache && n <= LB_TOK_CACHE_KEY_MAX;
+    int32_t at;
+    if (cache && lb_strmap_get(&sc->cache, s, n, &at)) {
+        for (int32_t i = 0; i < sc->cache_ids[at]; i++) LB_TRY(lb_tok_ids_push(out, sc->cache_ids[at + 1 + i]));
+        return lb_ok();
+    }
+    size_t n0 = *out.n;
+    lb_status st = bpe_word(tok, sc, s, n, out);
+    if (cache && !lb_failed(&st)) cache_put(sc, s, n, *out.ids + n0, *out.n - n0);
+    return st;
+}
+
+/* bpe_word: lb_tok_bpe without the cache. */
+static lb_status bpe_word(const lb_tokenizer *tok, lb_tok_scratch *sc, const char *s, size_t n,
+                          lb_tok_ids out)
+{
     const char *t = s;
     size_t tn = n;
     size_t ns = 0;

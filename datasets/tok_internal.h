@@ -157,7 +157,8 @@ typedef struct lb_tok_scratch {
     char *buf;                    /* general byte buffer */
     size_t cap_buf;
     pcre2_match_data *md;
-    lb_strmap cache;              /* pre-token -> offset into cache_ids */
+    bool use_cache;
+    lb_strmap cache;              /* pre-token -> offset into cache_ids (count, ids...) */
     int32_t *cache_ids;
     size_t n_cache_ids, cap_cache_ids;
 } lb_tok_scratch;

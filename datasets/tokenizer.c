@@ -232,6 +232,8 @@ lb_status lb_tokenizer_encode(const lb_tokenizer *tok, const char *text, size_t 
     lb_tok_ids out = {ids, n, cap};
     lb_tok_seg *segs = NULL;
     size_t ns = 0;
+    /* a cache of pre-token -> ids pays off once a text repeats its words */
+    sc.use_cache = len >= (16u << 10);
     sc.md = pcre2_match_data_create(16, NULL);
     if (!sc.md) return lb_errorf(LB_ERR_OOM, "out of memory");
     lb_status st = lb_tok_added_split(tok, &tok->raw_set, text, len, sc.md, &segs, &ns);

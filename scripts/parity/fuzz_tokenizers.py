@@ -11,6 +11,8 @@ CRLF, runs of spaces and newlines, numbers, contractions in any case,
 special tokens (whole and broken), random code points, and random bytes
 decoded as UTF-8 with replacement. Deterministic for a given --seed.
 
+Two long texts (the first 600 joined, and argparse.py) come last.
+
 Usage: fuzz_tokenizers.py --dir DIR [--n 3000] [--seed 1]
 """
 import argparse
@@ -92,6 +94,10 @@ def main():
     args = ap.parse_args()
     r = random.Random(args.seed)
     texts = [make_text(r) for _ in range(args.n)]
+    # two long texts (> 16 KB, where lowbit caches pre-tokens): fuzz and real code
+    texts.append("".join(texts[:600]))
+    with open(os.path.join(os.path.dirname(os.__file__), "argparse.py"), encoding="utf-8") as f:
+        texts.append(f.read())
     for case in sorted(os.listdir(args.dir)):
         path = os.path.join(args.dir, case, "tokenizer.json")
         if not os.path.isfile(path):
