@@ -159,6 +159,7 @@ static void run_case(const char *name, bool roundtrip)
 static void test_bytelevel(void) { run_case("bytelevel", true); }
 static void test_llama3(void) { run_case("llama3", true); }
 static void test_legacy_merges(void) { run_case("legacy", true); }
+static void test_split_behaviors(void) { run_case("splits", true); }
 static void test_spm_byte_fallback(void) { run_case("spm", false); }
 static void test_metaspace_unk(void) { run_case("metaspace", false); }
 
@@ -349,6 +350,7 @@ int main(int argc, char **argv)
     LB_RUN(test_bytelevel);
     LB_RUN(test_llama3);
     LB_RUN(test_legacy_merges);
+    LB_RUN(test_split_behaviors);
     LB_RUN(test_spm_byte_fallback);
     LB_RUN(test_metaspace_unk);
     LB_RUN(test_errors);

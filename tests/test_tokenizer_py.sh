@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_tokenizer_py.sh — lowbit's tokenizer against the Hugging Face tokenizers
-# library on thousands of random texts. Regenerates the five reference
+# library on thousands of random texts. Regenerates the six reference
 # tokenizers (scripts/parity/make_tokenizers.py) into $LB_TMP, encodes random
 # texts with the library (scripts/parity/fuzz_tokenizers.py) and checks that
 # the test_tokenizer binary (beside $LOWBIT) gives the same ids and decoded
@@ -18,9 +18,9 @@ mkdir -p "$DIR/code8k"   # the committed default tokenizer, fuzzed as it is
 cp "$LB_SRC/assets/tokenizers/code-8k/tokenizer.json" "$DIR/code8k/"
 "$LB_PY" "$LB_SRC/scripts/parity/fuzz_tokenizers.py" --dir "$DIR" --n "${LB_TOK_FUZZ_N:-3000}"
 fail=0
-for c in bytelevel llama3 legacy spm metaspace code8k; do
+for c in bytelevel llama3 legacy splits spm metaspace code8k; do
     rt=""
-    case $c in bytelevel|llama3|legacy|code8k) rt="--roundtrip" ;; esac
+    case $c in bytelevel|llama3|legacy|splits|code8k) rt="--roundtrip" ;; esac
     for f in cases fuzz; do
         [ -f "$DIR/$c/$f.json" ] || continue
         "$BIN" --tokenizer "$DIR/$c/tokenizer.json" --cases "$DIR/$c/$f.json" $rt || fail=1

@@ -18,6 +18,8 @@ the library encodes (add_special_tokens=False) and decodes
              Replace/ByteFallback/Fuse/Strip.
   metaspace  Metaspace pre-tokenizer (prepend_scheme first, split) without
              byte_fallback: unknown characters become a fused <unk>.
+  splits     bytelevel's model behind Split pre-tokenizers with every
+             delimiter behaviour, invert and String patterns.
   legacy     bytelevel with merges in the legacy "a b" string form and
              add_prefix_space=true.
 
@@ -238,7 +240,23 @@ def make_metaspace(data):
                   "vocab": vocab, "merges": merges},
     }
 
-MAKERS = {"bytelevel": make_bytelevel, "llama3": make_llama3, "spm": make_spm,
+def make_splits(data):
+    """bytelevel's model behind a chain of Split pre-tokenizers using every
+    delimiter behaviour, invert, and a String pattern (exercise only)."""
+    j = make_bytelevel(data)
+    def split(pat, behavior, invert=False):
+        return {"type": "Split", "pattern": pat, "behavior": behavior, "invert": invert}
+    j["pre_tokenizer"] = {"type": "Sequence", "pretokenizers": [
+        split({"String": ". "}, "MergedWithPrevious"),
+        split({"Regex": r"\d"}, "Contiguous"),
+        split({"Regex": r"[aeiouAEIOU]"}, "MergedWithNext"),
+        split({"String": "x"}, "Removed"),
+        split({"Regex": r"[^\s]+"}, "Isolated", True),
+        split({"Regex": r"\p{P}"}, "MergedWithPrevious", True),
+        {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": False}]}
+    return j
+
+MAKERS = {"bytelevel": make_bytelevel, "splits": make_splits, "llama3": make_llama3, "spm": make_spm,
           "metaspace": make_metaspace, "legacy": make_legacy}
 
 def record(tok, texts):
