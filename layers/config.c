@@ -526,15 +526,22 @@ lb_status lb_config_save(const lb_model_config *c, const char *path)
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
     if (!text) return lb_errorf(LB_ERR_OOM, "%s: out of memory formatting the config", file);
+    /* cJSON indents with tabs; write the layout save_pretrained does (two
+     * spaces, ": "). Raw tabs only occur as layout: strings escape them. */
     size_t n = strlen(text);
-    char *withnl = malloc(n + 2);
+    char *withnl = malloc(2 * n + 2);
     if (!withnl) {
         cJSON_free(text);
         return lb_errorf(LB_ERR_OOM, "%s: out of memory formatting the config", file);
     }
-    memcpy(withnl, text, n);
-    withnl[n] = '\n';
-    withnl[n + 1] = '\0';
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (text[i] != '\t') withnl[k++] = text[i];
+        else if (i > 0 && text[i - 1] == ':') withnl[k++] = ' ';
+        else withnl[k++] = ' ', withnl[k++] = ' ';
+    }
+    withnl[k++] = '\n';
+    withnl[k] = '\0';
     cJSON_free(text);
     lb_status st = write_atomic(file, withnl);
     free(withnl);

@@ -41,6 +41,9 @@ from safetensors.torch import load_file, save_file
 import transformers
 from transformers import AutoModelForCausalLM
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from expected_logits import write_expected  # noqa: E402
+
 
 def llama_cfg(small, **kw):
     base = dict(
@@ -222,32 +225,7 @@ def make_case(outdir, name, small, seed):
         kw["max_shard_size"] = opts["shard"][0 if small else 1]
     to_save.save_pretrained(d, **kw)
 
-    V = cfg.vocab_size
-    tensors = {}
-    shapes = shapes_for(opts, small)
-    with torch.no_grad():
-        for i, (B, T) in enumerate(shapes):
-            ids = torch.randint(0, V, (B, T), generator=gen)
-            logits = model(input_ids=ids, use_cache=False).logits.float()
-            tensors["input_ids.%d" % i] = ids.to(torch.int32).contiguous()
-            tensors["logits.%d" % i] = logits.contiguous()
-        prompt = torch.randint(3, V, (1, 5), generator=gen)
-        # synced_gpus=False: skips an FSDP probe that fails to import on some
-        # Debian torch builds
-        out = model.generate(prompt, max_new_tokens=8, do_sample=False, synced_gpus=False,
-                             pad_token_id=0, attention_mask=torch.ones_like(prompt))
-        new = out[0, prompt.shape[1]:].tolist()
-    save_file(tensors, os.path.join(d, "expected.safetensors"), metadata={"format": "pt"})
-    meta = {
-        "case": name,
-        "inputs": len(shapes),
-        "transformers": transformers.__version__,
-        "torch": torch.__version__,
-        "generate": {"prompt": prompt[0].tolist(), "tokens": new},
-    }
-    with open(os.path.join(d, "expected.json"), "w") as f:
-        json.dump(meta, f, indent=1)
-        f.write("\n")
+    write_expected(model, d, name, shapes_for(opts, small), gen)
 
     if opts.get("noprefix"):
         rewrite_gpt2_noprefix(d, cfg.n_layer, cfg.n_positions)
