@@ -114,6 +114,20 @@ static const char *json_type(const cJSON *v)
     return "not a string";
 }
 
+/* Whether the raw line holds a \u0000 escape (an odd run of backslashes
+ * before "u0000"): cJSON's strings end at the first NUL, so such a text
+ * would be cut short silently. */
+static bool has_nul_escape(const char *p, size_t n)
+{
+    for (size_t i = 0; i + 6 <= n; i++) {
+        if (p[i] != '\\' || memcmp(p + i + 1, "u0000", 5) != 0) continue;
+        size_t run = 1;
+        while (run <= i && p[i - run] == '\\') run++;
+        if (run % 2 == 1) return true;
+    }
+    return false;
+}
+
 /* One non-blank line parsed into doc; errors name file:line. */
 static lb_status parse_line(lb_textsrc *s, char *p, size_t n, lb_textdoc *doc)
 {
@@ -135,6 +149,9 @@ static lb_status parse_line(lb_textsrc *s, char *p, size_t n, lb_textdoc *doc)
     else if (!cJSON_IsString(t))
         st = lb_errorf(LB_ERR_FORMAT, "%s:%lld: \"text\" is %s, expected a string", s->path,
                        (long long)s->line_no, json_type(t));
+    else if (has_nul_escape(p, n))
+        st = lb_errorf(LB_ERR_UNSUPPORTED, "%s:%lld: the line holds \\u0000 (a NUL character), which lowbit does not ingest from .jsonl; remove it",
+                       s->path, (long long)s->line_no);
     else if (!(doc->text = strdup(t->valuestring)))
         st = lb_errorf(LB_ERR_OOM, "%s:%lld: out of memory", s->path, (long long)s->line_no);
     else {

@@ -7,6 +7,7 @@
  *           Empty (or all-whitespace) lines are skipped; a line that is not
  *           valid JSON, not an object, or lacks a string "text" is an error
  *           naming file:line. A UTF-8 BOM before the first line is ignored.
+ *           A line holding a \u0000 escape (NUL) is refused, not truncated.
  * .jsonl is streamed line by line (getline), so a multi-GB file is never in
  * memory at once; a .txt document is read whole, since it is one document.
  *

@@ -111,6 +111,12 @@ static void test_errors(void)
     expect_error(WRITE("arr.jsonl", "[\"text\"]\n"), ":1: the line is an array");
     expect_error(WRITE("notext.jsonl", "{\"content\": \"x\"}\n"), ":1: no \"text\" field");
     expect_error(WRITE("num.jsonl", "{\"text\": 5}\n"), ":1: \"text\" is a number");
+    expect_error(WRITE("nul.jsonl", "{\"text\": \"a\\u0000b\"}\n"), ":1: the line holds \\u0000");
+    lb_textdoc d[2];
+    lb_status st;
+    int n = read_all(WRITE("bs.jsonl", "{\"text\": \"a\\\\u0000b\"}\n"), d, 2, &st);   /* escaped backslash */
+    LB_EXPECTF(n == 1 && !strcmp(d[0].text, "a\\u0000b"), "%d %s", n, n > 0 ? d[0].text : st.msg);
+    if (n > 0) free_docs(d, n);
     expect_error(WRITE("c.json", "{}"), "unknown kind of input (accepted inputs: .txt");
     expect_error(WRITE("noext", "x"), "unknown kind of input");
     char missing[128];
