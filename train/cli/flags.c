@@ -125,9 +125,10 @@ static lb_status apply_config(const lb_cli_cmd *cmd, const char *path)
     for (cJSON *it = root->child; it; it = it->next) {
         const lb_flag *f = find_flag(cmd, it->string, strlen(it->string));
         if (!f) {
+            lb_status st = lb_errorf(LB_ERR_ARG, "--config %s: unknown key '%s' for '%s' (see lowbit help %s)",
+                                     path, it->string, cmd->name, cmd->name);
             cJSON_Delete(root);
-            return lb_errorf(LB_ERR_ARG, "--config %s: unknown key '%s' for '%s' (see lowbit help %s)",
-                             path, it->string, cmd->name, cmd->name);
+            return st;
         }
         char num[64];
         const char *v = NULL;
@@ -148,7 +149,7 @@ static lb_status apply_config(const lb_cli_cmd *cmd, const char *path)
             }
             continue;
         } else {
-            cJSON_Delete(root);
+            cJSON_Delete(root);   /* f->name is the flag table's, not the JSON's */
             return lb_errorf(LB_ERR_ARG, "--config %s: '%s' expects %s", path, f->name, type_word(f->type));
         }
         lb_status st = set_value(cmd, f, v);

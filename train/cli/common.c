@@ -1,0 +1,64 @@
+/* common.c — device choice, context set-up and model loading for the CLI. */
+#include "train/cli/common.h"
+
+#include <cblas.h>
+#include <omp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+lb_status lb_cli_ctx_init(lb_ctx *ctx, const char *device, int64_t threads)
+{
+    lb_device dev = LB_CPU;
+    if (device && strcmp(device, "cpu") && strcmp(device, "auto")) {
+        if (strcmp(device, "cuda"))
+            return lb_errorf(LB_ERR_ARG, "--device must be cpu, cuda or auto, got '%s'", device);
+        dev = LB_CUDA;
+    }
+    if (threads < 0) return lb_errorf(LB_ERR_ARG, "--threads must be >= 0, got %lld", (long long)threads);
+    if (threads > 0) {
+        omp_set_num_threads((int)threads);
+        openblas_set_num_threads((int)threads);
+    }
+    LB_TRY(lb_ctx_init(ctx, dev));
+    ctx->n_threads = (int)threads;
+    return lb_ok();
+}
+
+lb_status lb_cli_load_model(const char *path, const char *tokenizer, lb_model *m,
+                            lb_tokenizer **tok, bool quiet)
+{
+    if (!path) return lb_errorf(LB_ERR_ARG, "--model is required (an HF model directory)");
+    struct stat sb;
+    if (stat(path, &sb) != 0) return lb_errorf(LB_ERR_IO, "--model %s: no such file or directory", path);
+    if (!S_ISDIR(sb.st_mode))
+        return lb_errorf(LB_ERR_UNSUPPORTED, "--model %s: expected an HF model directory", path);
+    LB_TRY(lb_model_load(m, path));
+    if (tok) {
+        char buf[4096];
+        const char *tp = tokenizer;
+        if (!tp) {
+            snprintf(buf, sizeof buf, "%s/tokenizer.json", path);
+            tp = buf;
+        }
+        lb_status st = lb_tokenizer_load(tp, tok);
+        if (lb_failed(&st)) {
+            lb_model_free(m);
+            if (!tokenizer) return lb_status_prefix(st, "%s has no usable tokenizer (pass --tokenizer)", path);
+            return st;
+        }
+        if (lb_tokenizer_vocab_size(*tok) > m->cfg.vocab_size) {
+            lb_status e = lb_errorf(LB_ERR_SHAPE, "%s: tokenizer has %lld tokens but the model's vocab_size is %lld",
+                                    tp, (long long)lb_tokenizer_vocab_size(*tok), (long long)m->cfg.vocab_size);
+            lb_tokenizer_free(*tok);
+            *tok = NULL;
+            lb_model_free(m);
+            return e;
+        }
+    }
+    if (!quiet)
+        fprintf(stderr, "model: %s (%s, %lld layers, hidden %lld, vocab %lld, %.2fM params)\n", path,
+                m->cfg.model_type, (long long)m->cfg.n_layers, (long long)m->cfg.hidden_size,
+                (long long)m->cfg.vocab_size, (double)lb_config_n_params(&m->cfg) / 1e6);
+    return lb_ok();
+}
