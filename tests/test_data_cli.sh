@@ -178,6 +178,15 @@ rc=$(run noval --input "$W/c.txt" --tokenizer "$TOK" --out "$W/noval.h5" --val-f
 [ "$rc" = 0 ] && [ -f "$W/noval.h5" ] || fail "--val-fraction 0 run failed: $(cat "$W/noval.err")"
 [ -e "$W/noval.val.h5" ] && fail "--val-fraction 0 wrote a val file"
 
+# ---- two documents: each split gets one, whatever the fraction -------------
+for frac in 0.001 0.999; do
+  rc=$(run two --input "$W/a.txt" --input "$W/c.txt" --tokenizer "$TOK" --out "$W/two.h5" --val-fraction $frac --json)
+  [ "$rc" = 0 ] || fail "two documents, --val-fraction $frac: exited $rc: $(cat "$W/two.err")"
+  tr=$(json_field "$W/two.out" train documents)
+  va=$(json_field "$W/two.out" val documents)
+  [ "$tr" = 1 ] && [ "$va" = 1 ] || fail "two documents, --val-fraction $frac: train $tr, val $va (want 1 and 1)"
+done
+
 # ---- failures: named culprit, outputs untouched, nothing left behind -----------
 before=$(cksum "$W/corpus.h5" "$W/corpus.val.h5")
 files_before=$(ls "$W" | grep -v '\.out$\|\.err$')
