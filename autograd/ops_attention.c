@@ -3,8 +3,8 @@
  *
  * The arithmetic is in kernels/cpu/attention.c. When a grad is needed the
  * forward saves the softmax probabilities (B, nh, T, S) in the step arena
- * and the backward reads them (no recompute); without grad only one row of
- * scores per thread is allocated. Not here: RoPE, the KV cache, the head
+ * and the backward reads them (no recompute); without grad only one block
+ * of query rows by S keys is allocated. Not here: RoPE, the KV cache, the head
  * projections (layers/).
  */
 #include "autograd/ops.h"
@@ -22,8 +22,8 @@ static void attention_backward(lb_ctx *ctx, lb_node *node)
     const attention_saved *sv = node->saved;
     int64_t B = q->shape[0], T = q->shape[1], nh = q->shape[2], hd = q->shape[3];
     int64_t S = k->shape[1], nkv = k->shape[2];
-    float *dscores = lb_arena_alloc(ctx, (size_t)(B * nh * T * S) * sizeof(float));   // (B, nh, T, S)
-    lb_cpu_attention_bwd(q->data, k->data, v->data, sv->probs, node->out->grad->data, dscores,
+    float *scratch = lb_arena_alloc(ctx, (size_t)lb_cpu_attention_scratch_floats(S) * sizeof(float));
+    lb_cpu_attention_bwd(q->data, k->data, v->data, sv->probs, node->out->grad->data, scratch,
                          lb_op_grad_data(ctx, q), lb_op_grad_data(ctx, k), lb_op_grad_data(ctx, v),
                          B, T, S, nh, nkv, hd, sv->q_pos0);
 }

@@ -87,6 +87,14 @@ static void test_attention_decode(void)
                     "decode T=1");
 }
 
+/* more queries than one block of the kernel (128): the blocks after the
+ * first see more keys than they hold queries */
+static void test_attention_multi_block(void)
+{
+    check_attention((attn_params){.B = 1, .T = 131, .S = 133, .nh = 2, .nkv = 1, .hd = 3, .q_pos0 = 2},
+                    "T=131 over blocks");
+}
+
 /* bigger than the FD tests can afford: forward only, and the no-grad path
  * (one scratch row per thread) must give bit-identical outputs to the grad
  * path (saved probabilities) */
@@ -94,7 +102,7 @@ static void test_attention_large_and_no_grad(void)
 {
     lb_ctx ctx;
     opc_ctx(&ctx);
-    attn_params p = {.B = 1, .T = 45, .S = 301, .nh = 4, .nkv = 2, .hd = 37, .q_pos0 = 256};
+    attn_params p = {.B = 2, .T = 300, .S = 557, .nh = 4, .nkv = 2, .hd = 37, .q_pos0 = 257};
     lb_tensor *q = opc_rand(&ctx, LB_SHAPE(p.B, p.T, p.nh, p.hd), 4, -1, 1, true);
     lb_tensor *k = opc_rand(&ctx, LB_SHAPE(p.B, p.S, p.nkv, p.hd), 5, -1, 1, true);
     lb_tensor *v = opc_rand(&ctx, LB_SHAPE(p.B, p.S, p.nkv, p.hd), 6, -1, 1, true);
@@ -120,6 +128,7 @@ int main(void)
     LB_RUN(test_attention_mqa);
     LB_RUN(test_attention_kv_cache);
     LB_RUN(test_attention_decode);
+    LB_RUN(test_attention_multi_block);
     LB_RUN(test_attention_large_and_no_grad);
     return lb_test_summary();
 }

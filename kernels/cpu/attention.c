@@ -1,35 +1,60 @@
 /* attention.c — causal grouped-query attention, forward and backward.
  *
- * One query row at a time: scores against the visible keys, a stable
- * softmax, then the weighted sum of values. Rows are independent, so the
- * forward runs in parallel over (b, h, t) and its result does not depend on
- * the thread count. The backward recomputes nothing: it reads the saved
- * probabilities (B, nh, T, S), which is affordable on the CPU; a flash-style
- * recompute belongs to the CUDA side. Not here: the KV cache, RoPE, the head
+ * Per (batch, query head) and per block of LB_ATTN_BQ queries, the score
+ * and value products are GEMMs (cblas_sgemm, threaded by OpenBLAS) over the
+ * keys the block can see, reading q, k, v in place through their leading
+ * dimensions; blocking the queries skips most of the masked upper triangle.
+ * The causal softmax in between runs on the calling thread: an OpenMP
+ * region between two OpenBLAS calls makes the two thread pools fight over
+ * the cores (measured 10-20x slower on 2 cores), and the softmax is a small
+ * part of the work. The backward reads the saved probabilities
+ * (B, nh, T, S), which is affordable on the CPU; a flash-style recompute
+ * belongs to the CUDA side. Not here: the KV cache, RoPE, the head
  * projections (layers/).
  */
+#include <cblas.h>
 #include <math.h>
-#include <omp.h>
 
 #include "kernels/cpu/kernels.h"
 
-static inline float dot(const float *a, const float *b, int64_t n)
+/* Queries per block: large enough for an efficient GEMM, small enough that
+ * the block's last query sees few more keys than its first. */
+#define LB_ATTN_BQ 128
+
+/* gemm: c = alpha * op(a) @ op(b) + beta * c, row-major with explicit
+ * leading dims (the heads of q, k, v are strided rows of their tensors). */
+static void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
+                 const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                 float *c, int64_t ldc)
 {
-    float s = 0.0f;
-    #pragma omp simd reduction(+ : s)
-    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                (int)M, (int)N, (int)K, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
 }
 
-static inline void axpy(float alpha, const float *x, float *y, int64_t n)
+/* causal_softmax: rows i < bq of p (leading dim ldp) hold scaled scores;
+ * row i sees keys 0 .. first + i. Each row becomes its softmax over those
+ * keys and 0 from there up to column `width`. */
+static void causal_softmax(float *p, int64_t ldp, int64_t bq, int64_t first, int64_t width)
 {
-    #pragma omp simd
-    for (int64_t i = 0; i < n; i++) y[i] += alpha * x[i];
+    for (int64_t i = 0; i < bq; i++) {
+        float *r = p + i * ldp;   // (width)
+        int64_t n = first + i + 1;
+        float mx = -INFINITY;
+        for (int64_t s = 0; s < n; s++) mx = r[s] > mx ? r[s] : mx;
+        double sum = 0.0;
+        for (int64_t s = 0; s < n; s++) {
+            r[s] = expf(r[s] - mx);
+            sum += r[s];
+        }
+        float inv = (float)(1.0 / sum);
+        for (int64_t s = 0; s < n; s++) r[s] *= inv;
+        for (int64_t s = n; s < width; s++) r[s] = 0.0f;
+    }
 }
 
 int64_t lb_cpu_attention_scratch_floats(int64_t S)
 {
-    return (int64_t)omp_get_max_threads() * S;
+    return LB_ATTN_BQ * S;
 }
 
 void lb_cpu_attention_fwd(const float *q, const float *k, const float *v, float *out,
@@ -37,94 +62,62 @@ void lb_cpu_attention_fwd(const float *q, const float *k, const float *v, float 
                           int64_t B, int64_t T, int64_t S, int64_t nh, int64_t nkv,
                           int64_t hd, int64_t q_pos0)
 {
-    int64_t group = nh / nkv;
+    int64_t group = nh / nkv, ldq = nh * hd, ldk = nkv * hd;
     float scale = 1.0f / sqrtf((float)hd);
-    #pragma omp parallel for collapse(3) schedule(dynamic, 4)
     for (int64_t b = 0; b < B; b++) {
         for (int64_t h = 0; h < nh; h++) {
-            for (int64_t t = 0; t < T; t++) {
-                int64_t kvh = h / group;
-                int64_t nk = q_pos0 + t + 1;                        /* visible keys */
-                const float *qr = q + ((b * T + t) * nh + h) * hd;  // (hd)
-                float *orow = out + ((b * T + t) * nh + h) * hd;    // (hd)
-                float *p = probs ? probs + ((b * nh + h) * T + t) * S    // (S)
-                                 : scratch + (int64_t)omp_get_thread_num() * S;
-                float mx = -INFINITY;
-                for (int64_t s = 0; s < nk; s++) {
-                    p[s] = dot(qr, k + ((b * S + s) * nkv + kvh) * hd, hd) * scale;
-                    mx = p[s] > mx ? p[s] : mx;
-                }
-                double sum = 0.0;
-                for (int64_t s = 0; s < nk; s++) {
-                    p[s] = expf(p[s] - mx);
-                    sum += p[s];
-                }
-                float inv = (float)(1.0 / sum);
-                for (int64_t i = 0; i < hd; i++) orow[i] = 0.0f;
-                for (int64_t s = 0; s < nk; s++) {
-                    p[s] *= inv;
-                    axpy(p[s], v + ((b * S + s) * nkv + kvh) * hd, orow, hd);
-                }
-                if (probs)
-                    for (int64_t s = nk; s < S; s++) p[s] = 0.0f;
+            const float *qh = q + b * T * ldq + h * hd;                // (T, hd), ld nh*hd
+            const float *kh = k + b * S * ldk + (h / group) * hd;      // (S, hd), ld nkv*hd
+            const float *vh = v + b * S * ldk + (h / group) * hd;      // (S, hd), ld nkv*hd
+            float *oh = out + b * T * ldq + h * hd;                    // (T, hd), ld nh*hd
+            for (int64_t t0 = 0; t0 < T; t0 += LB_ATTN_BQ) {
+                int64_t bq = T - t0 < LB_ATTN_BQ ? T - t0 : LB_ATTN_BQ;
+                int64_t nk = q_pos0 + t0 + bq;   /* keys the block's last query sees */
+                float *p = probs ? probs + ((b * nh + h) * T + t0) * S : scratch;   // (bq, S)
+                gemm(false, true, bq, nk, hd, scale, qh + t0 * ldq, ldq, kh, ldk, 0.0f, p, S);
+                causal_softmax(p, S, bq, q_pos0 + t0, probs ? S : nk);
+                gemm(false, false, bq, hd, nk, 1.0f, p, S, vh, ldk, 0.0f, oh + t0 * ldq, ldq);
             }
         }
     }
 }
 
-/* Backward in two passes so that no two threads write the same row:
- *   1. per query row (b, h, t): dP = dO . v, dS = P * (dP - sum(P * dP)) *
- *      scale into dscores, and dq += dS @ k;
- *   2. per key row (b, kv head, s): dk += dS^T @ q and dv += P^T @ dO,
- *      summed over the query heads of the group and the queries that see s. */
+/* Per block, with P the probabilities and dO the block's output grad:
+ *   dP = dO @ v^T,  dS = P * (dP - rowsum(P * dP)) * scale,
+ *   dq += dS @ k,  dk += dS^T @ q,  dv += P^T @ dO.
+ * Heads run one after another, so the query heads of a group add into the
+ * same dk, dv rows without racing. */
 void lb_cpu_attention_bwd(const float *q, const float *k, const float *v,
-                          const float *probs, const float *dout, float *dscores,
+                          const float *probs, const float *dout, float *scratch,
                           float *dq, float *dk, float *dv,
                           int64_t B, int64_t T, int64_t S, int64_t nh, int64_t nkv,
                           int64_t hd, int64_t q_pos0)
 {
-    int64_t group = nh / nkv;
+    int64_t group = nh / nkv, ldq = nh * hd, ldk = nkv * hd;
     float scale = 1.0f / sqrtf((float)hd);
-    #pragma omp parallel for collapse(3) schedule(dynamic, 4)
     for (int64_t b = 0; b < B; b++) {
         for (int64_t h = 0; h < nh; h++) {
-            for (int64_t t = 0; t < T; t++) {
-                int64_t kvh = h / group;
-                int64_t nk = q_pos0 + t + 1;
-                const float *p = probs + ((b * nh + h) * T + t) * S;   // (S)
-                float *ds = dscores + ((b * nh + h) * T + t) * S;      // (S)
-                const float *dor = dout + ((b * T + t) * nh + h) * hd; // (hd)
-                double d = 0.0;
-                for (int64_t s = 0; s < nk; s++) {
-                    ds[s] = dot(dor, v + ((b * S + s) * nkv + kvh) * hd, hd);
-                    d += (double)p[s] * ds[s];
+            int64_t qo = b * T * ldq + h * hd, ko = b * S * ldk + (h / group) * hd;
+            for (int64_t t0 = 0; t0 < T; t0 += LB_ATTN_BQ) {
+                int64_t bq = T - t0 < LB_ATTN_BQ ? T - t0 : LB_ATTN_BQ;
+                int64_t nk = q_pos0 + t0 + bq;
+                const float *p = probs + ((b * nh + h) * T + t0) * S;   // (bq, S)
+                const float *dob = dout + qo + t0 * ldq;               // (bq, hd), ld nh*hd
+                float *ds = scratch;                                   // (bq, S)
+                gemm(false, true, bq, nk, hd, 1.0f, dob, ldq, v + ko, ldk, 0.0f, ds, S);
+                for (int64_t i = 0; i < bq; i++) {
+                    const float *pr = p + i * S;
+                    float *dr = ds + i * S;
+                    int64_t n = q_pos0 + t0 + i + 1;
+                    double d = 0.0;
+                    for (int64_t s = 0; s < n; s++) d += (double)pr[s] * dr[s];
+                    float df = (float)d;
+                    for (int64_t s = 0; s < n; s++) dr[s] = pr[s] * (dr[s] - df) * scale;
+                    for (int64_t s = n; s < nk; s++) dr[s] = 0.0f;
                 }
-                float df = (float)d;
-                for (int64_t s = 0; s < nk; s++) ds[s] = p[s] * (ds[s] - df) * scale;
-                if (dq) {
-                    float *dqr = dq + ((b * T + t) * nh + h) * hd;
-                    for (int64_t s = 0; s < nk; s++)
-                        axpy(ds[s], k + ((b * S + s) * nkv + kvh) * hd, dqr, hd);
-                }
-            }
-        }
-    }
-    if (!dk && !dv) return;
-    #pragma omp parallel for collapse(3) schedule(dynamic, 4)
-    for (int64_t b = 0; b < B; b++) {
-        for (int64_t kvh = 0; kvh < nkv; kvh++) {
-            for (int64_t s = 0; s < S; s++) {
-                int64_t t0 = s > q_pos0 ? s - q_pos0 : 0;   /* first query that sees s */
-                float *dkr = dk ? dk + ((b * S + s) * nkv + kvh) * hd : NULL;
-                float *dvr = dv ? dv + ((b * S + s) * nkv + kvh) * hd : NULL;
-                for (int64_t h = kvh * group; h < (kvh + 1) * group; h++) {
-                    for (int64_t t = t0; t < T; t++) {
-                        int64_t row = ((b * nh + h) * T + t) * S + s;
-                        int64_t qo = ((b * T + t) * nh + h) * hd;
-                        if (dkr) axpy(dscores[row], q + qo, dkr, hd);
-                        if (dvr) axpy(probs[row], dout + qo, dvr, hd);
-                    }
-                }
+                if (dq) gemm(false, false, bq, hd, nk, 1.0f, ds, S, k + ko, ldk, 1.0f, dq + qo + t0 * ldq, ldq);
+                if (dk) gemm(true, false, nk, hd, bq, 1.0f, ds, S, q + qo + t0 * ldq, ldq, 1.0f, dk + ko, ldk);
+                if (dv) gemm(true, false, nk, hd, bq, 1.0f, p, S, dob, ldq, 1.0f, dv + ko, ldk);
             }
         }
     }

@@ -8,9 +8,12 @@
  * tape's contract), unless said otherwise.
  *
  * All arrays are row-major and contiguous unless a leading dimension is
- * given. Loops run with OpenMP; a kernel's result does not depend on the
- * number of threads (every reduction has a fixed order). GEMMs go through
- * OpenBLAS (cblas_sgemm), which uses its own threads.
+ * given. Loops run with OpenMP and every reduction written here has a fixed
+ * order, so their results do not depend on the number of threads. GEMMs
+ * (gemm.c, attention.c) go through OpenBLAS (cblas_sgemm), which uses its
+ * own threads: they are never called from inside an OpenMP region, and a
+ * kernel that calls them has no OpenMP region between the calls (two thread
+ * pools alternating quickly fight over the cores).
  *
  * This file is not the op layer: no shapes are checked here, no memory is
  * allocated, no tape is touched (see autograd/ops.h).
@@ -181,15 +184,15 @@ void lb_cpu_attention_fwd(const float *q, const float *k, const float *v, float 
                           int64_t B, int64_t T, int64_t S, int64_t nh, int64_t nkv,
                           int64_t hd, int64_t q_pos0);
 
-/* lb_cpu_attention_scratch_floats: scratch size for a forward without probs:
- * one row of S scores per OpenMP thread. */
+/* lb_cpu_attention_scratch_floats: the scratch the forward without probs
+ * and the backward need: one block of query rows by S keys. */
 int64_t lb_cpu_attention_scratch_floats(int64_t S);
 
 /* lb_cpu_attention_bwd: from probs of the forward and dout (B, T, nh, hd),
- * ACCUMULATES dq, dk, dv (each may be NULL). dscores is scratch of
- * (B, nh, T, S) floats (OVERWRITTEN). */
+ * ACCUMULATES dq, dk, dv (each may be NULL). scratch holds
+ * lb_cpu_attention_scratch_floats(S) floats (its contents are clobbered). */
 void lb_cpu_attention_bwd(const float *q, const float *k, const float *v,
-                          const float *probs, const float *dout, float *dscores,
+                          const float *probs, const float *dout, float *scratch,
                           float *dq, float *dk, float *dv,
                           int64_t B, int64_t T, int64_t S, int64_t nh, int64_t nkv,
                           int64_t hd, int64_t q_pos0);
