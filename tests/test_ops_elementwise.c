@@ -1,6 +1,8 @@
 /* test_ops_elementwise.c — add and mul (b of trailing shape and of full
  * shape), scale, silu, gelu (exact and tanh), swiglu and sum: forward
  * against a double reference, backward against finite differences. */
+#include <omp.h>
+
 #include "ops_check.h"
 
 /* Pointwise results go through at most a handful of rounded fp32 ops and
@@ -53,19 +55,19 @@ static void test_mul_broadcast(void)
     for (int d = 0; d <= 3; d++) check_broadcast(true, d);
 }
 
-/* the full-shape path of the kernels switches at n == nb; a large one runs
- * in parallel too */
+/* the full-shape path of the kernels switches at n == nb; 1.2M elements run
+ * on the parallel path (above LB_CPU_PAR_MIN) */
 static void test_add_mul_large_full_shape(void)
 {
     for (int m = 0; m < 2; m++) {
         lb_ctx ctx;
         opc_ctx(&ctx);
-        lb_tensor *a = opc_rand(&ctx, LB_SHAPE(2, 40000), 3, -1, 1, true);
-        lb_tensor *b = opc_rand(&ctx, LB_SHAPE(2, 40000), 4, -1, 1, true);
+        lb_tensor *a = opc_rand(&ctx, LB_SHAPE(2, 600000), 3, -1, 1, true);
+        lb_tensor *b = opc_rand(&ctx, LB_SHAPE(2, 600000), 4, -1, 1, true);
         lb_tensor *out = m ? lb_mul(&ctx, a, b) : lb_add(&ctx, a, b);
         const float *x = a->data, *y = b->data, *o = out->data;
         int bad = 0;
-        for (int64_t i = 0; i < 80000; i++) bad += o[i] != (m ? x[i] * y[i] : x[i] + y[i]);
+        for (int64_t i = 0; i < 1200000; i++) bad += o[i] != (m ? x[i] * y[i] : x[i] + y[i]);
         LB_EXPECTF(bad == 0, "%s: %d elements differ from the exact fp32 result", m ? "mul" : "add", bad);
         lb_ctx_free(&ctx);
     }
@@ -185,6 +187,28 @@ static void test_sum(void)
     lb_ctx_free(&ctx);
 }
 
+/* the broadcast grad (a column sum over rows) is bit-identical whatever the
+ * number of OpenMP threads: each column is summed in row order */
+static void test_broadcast_grad_thread_independent(void)
+{
+    float *db[2];
+    for (int run = 0; run < 2; run++) {
+        omp_set_num_threads(run ? 3 : 1);
+        lb_ctx ctx;
+        opc_ctx(&ctx);
+        lb_tensor *a = opc_rand(&ctx, LB_SHAPE(700, 1531), 50, -1, 1, true);
+        lb_tensor *b = opc_rand(&ctx, LB_SHAPE(1531), 51, -1, 1, true);
+        lb_backward(&ctx, lb_sum(&ctx, lb_mul(&ctx, lb_add(&ctx, a, b), a)));
+        db[run] = malloc(1531 * sizeof(float));
+        memcpy(db[run], b->grad->data, 1531 * sizeof(float));
+        lb_ctx_free(&ctx);
+    }
+    omp_set_num_threads(omp_get_num_procs());
+    LB_EXPECT(memcmp(db[0], db[1], 1531 * sizeof(float)) == 0);
+    free(db[0]);
+    free(db[1]);
+}
+
 /* a chain through lb_backward itself: loss = sum(silu(a * b + a)) */
 static void test_chain_with_lb_backward(void)
 {
@@ -223,6 +247,7 @@ int main(void)
     LB_RUN(test_gelu_kinds_differ);
     LB_RUN(test_silu_extremes);
     LB_RUN(test_sum);
+    LB_RUN(test_broadcast_grad_thread_independent);
     LB_RUN(test_chain_with_lb_backward);
     return lb_test_summary();
 }

@@ -42,13 +42,13 @@ static void test_embedding(void)
     lb_ctx_free(&ctx);
 }
 
-/* large enough for the parallel paths (n * C > 32768), and a table row that
- * no id selects keeps its grad at zero */
+/* large enough for the parallel paths (n * C > LB_CPU_PAR_MIN), and a
+ * table row that no id selects keeps its grad at zero */
 static void test_embedding_large(void)
 {
     lb_ctx ctx;
     opc_ctx(&ctx);
-    int64_t V = 37, C = 200, B = 2, T = 100;
+    int64_t V = 37, C = 6000, B = 2, T = 100;
     lb_tensor *table = opc_rand(&ctx, LB_SHAPE(V, C), 3, -1, 1, true);
     lb_tensor *ids = make_ids(&ctx, B, T, V - 1, 4);   /* row V-1 never used */
     lb_tensor *out = lb_embedding(&ctx, table, ids);

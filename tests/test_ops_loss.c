@@ -101,7 +101,7 @@ static void test_ce_wide(void)
 {
     lb_ctx ctx;
     opc_ctx(&ctx);
-    int64_t N = 19, V = 5003;
+    int64_t N = 19, V = 60013;   /* N * V above LB_CPU_PAR_MIN */
     int32_t t[19];
     for (int i = 0; i < 19; i++) t[i] = i % 4 == 1 ? -1 : (int32_t)((i * 977) % V);
     lb_tensor *logits = opc_rand(&ctx, LB_SHAPE(N, V), 3, -8, 8, true);

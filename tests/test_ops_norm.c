@@ -1,6 +1,8 @@
 /* test_ops_norm.c — lb_rmsnorm and lb_layernorm (with and without bias,
  * and far from zero mean): forward against a double reference, backward
  * against finite differences. */
+#include <omp.h>
+
 #include "ops_check.h"
 
 typedef struct norm_params {
@@ -75,6 +77,41 @@ static void test_rmsnorm_eps(void)
     lb_ctx_free(&ctx);
 }
 
+/* forward and all grads are bit-identical with 1 and 3 OpenMP threads on
+ * an input large enough for the parallel path */
+static void test_norm_thread_independent(void)
+{
+    enum { R = 1024, C = 1100 };
+    float *res[2][4];
+    for (int run = 0; run < 2; run++) {
+        omp_set_num_threads(run ? 3 : 1);
+        lb_ctx ctx;
+        opc_ctx(&ctx);
+        lb_tensor *x = opc_rand(&ctx, LB_SHAPE(R, C), 60, -2, 2, true);
+        lb_tensor *w = opc_rand(&ctx, LB_SHAPE(C), 61, 0.5f, 1.5f, true);
+        lb_tensor *b = opc_rand(&ctx, LB_SHAPE(C), 62, -1, 1, true);
+        lb_tensor *y = lb_layernorm(&ctx, lb_rmsnorm(&ctx, x, w, 1e-5f), w, b, 1e-5f);
+        float *r = malloc(sizeof(float) * R * C);
+        lb_test_rand(r, R * C, 63, -1, 1);
+        opc_run_backward(&ctx, y, r);
+        free(r);
+        lb_tensor *ts[4] = {y, x->grad, w->grad, b->grad};
+        for (int i = 0; i < 4; i++) {
+            res[run][i] = malloc(lb_tensor_nbytes(ts[i]));
+            memcpy(res[run][i], ts[i]->data, lb_tensor_nbytes(ts[i]));
+        }
+        lb_ctx_free(&ctx);
+    }
+    omp_set_num_threads(omp_get_num_procs());
+    size_t n[4] = {R * C, R * C, C, C};
+    for (int i = 0; i < 4; i++) {
+        LB_EXPECTF(memcmp(res[0][i], res[1][i], n[i] * sizeof(float)) == 0,
+                   "result %d differs between 1 and 3 threads", i);
+        free(res[0][i]);
+        free(res[1][i]);
+    }
+}
+
 int main(void)
 {
     LB_RUN(test_rmsnorm);
@@ -83,5 +120,6 @@ int main(void)
     LB_RUN(test_layernorm_no_bias);
     LB_RUN(test_layernorm_offset);
     LB_RUN(test_rmsnorm_eps);
+    LB_RUN(test_norm_thread_independent);
     return lb_test_summary();
 }

@@ -8,8 +8,6 @@
 
 #include "kernels/cpu/kernels.h"
 
-/* Below this many elements a loop runs on one thread: spawning costs more. */
-#define LB_EW_PAR_MIN 32768
 /* Columns per OpenMP task in the column sums (one cache-friendly strip). */
 #define LB_COL_BLOCK 64
 
@@ -18,11 +16,11 @@
 void lb_cpu_add_fwd(const float *a, const float *b, float *out, int64_t n, int64_t nb)
 {
     if (nb == n) {
-        #pragma omp parallel for schedule(static) if (n > LB_EW_PAR_MIN)
+        #pragma omp parallel for schedule(static) if (n > LB_CPU_PAR_MIN)
         for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
         return;
     }
-    #pragma omp parallel for schedule(static) if (n > LB_EW_PAR_MIN)
+    #pragma omp parallel for schedule(static) if (n > LB_CPU_PAR_MIN)
     for (int64_t r = 0; r < n / nb; r++)
         for (int64_t j = 0; j < nb; j++) out[r * nb + j] = a[r * nb + j] + b[j];
 }
@@ -30,7 +28,7 @@ void lb_cpu_add_fwd(const float *a, const float *b, float *out, int64_t n, int64
 void lb_cpu_colsum_acc(const float *x, float *out, int64_t rows, int64_t cols)
 {
     int64_t nblk = (cols + LB_COL_BLOCK - 1) / LB_COL_BLOCK;
-    #pragma omp parallel for schedule(static) if (rows * cols > LB_EW_PAR_MIN)
+    #pragma omp parallel for schedule(static) if (rows * cols > LB_CPU_PAR_MIN)
     for (int64_t blk = 0; blk < nblk; blk++) {
         int64_t c0 = blk * LB_COL_BLOCK;
         int64_t c1 = c0 + LB_COL_BLOCK < cols ? c0 + LB_COL_BLOCK : cols;
@@ -43,7 +41,7 @@ void lb_cpu_colsum_acc(const float *x, float *out, int64_t rows, int64_t cols)
 static void colsum_prod_acc(const float *x, const float *y, float *out, int64_t rows, int64_t cols)
 {
     int64_t nblk = (cols + LB_COL_BLOCK - 1) / LB_COL_BLOCK;
-    #pragma omp parallel for schedule(static) if (rows * cols > LB_EW_PAR_MIN)
+    #pragma omp parallel for schedule(static) if (rows * cols > LB_CPU_PAR_MIN)
     for (int64_t blk = 0; blk < nblk; blk++) {
         int64_t c0 = blk * LB_COL_BLOCK;
         int64_t c1 = c0 + LB_COL_BLOCK < cols ? c0 + LB_COL_BLOCK : cols;
@@ -54,7 +52,7 @@ static void colsum_prod_acc(const float *x, const float *y, float *out, int64_t 
 
 void lb_cpu_acc(float *dst, const float *src, int64_t n)
 {
-    #pragma omp parallel for schedule(static) if (n > LB_EW_PAR_MIN)
+    #pragma omp parallel for schedule(static) if (n > LB_CPU_PAR_MIN)
     for (int64_t i = 0; i < n; i++) dst[i] += src[i];
 }
 
@@ -67,11 +65,11 @@ void lb_cpu_add_bwd(const float *dout, float *da, float *db, int64_t n, int64_t 
 void lb_cpu_mul_fwd(const float *a, const float *b, float *out, int64_t n, int64_t nb)
 {
     if (nb == n) {
-        #pragma omp parallel for schedule(static) if (n > LB_EW_PAR_MIN)
+        #pragma omp parallel for schedule(static) if (n > LB_CPU_PAR_MIN)
         for (int64_t i = 0; i < n; i++) out[i] = a[i] * b[i];
         return;
     }
-    #pragma omp parallel for schedule(static) if (n > LB_EW_PAR_MIN)
+    #pragma omp parallel for schedule(static) if (n > LB_CPU_PAR_MIN)
     for (int64_t r = 0; r < n / nb; r++)
         for (int64_t j = 0; j < nb; j++) out[r * nb + j] = a[r * nb + j] * b[j];
 }
@@ -80,15 +78,15 @@ void lb_cpu_mul_bwd(const float *a, const float *b, const float *dout,
                     float *da, float *db, int64_t n, int64_t nb)
 {
     if (da && nb == n) {
-        #pragma omp parallel for schedule(static) if (n > LB_EW_PAR_MIN)
+        #pragma omp parallel for schedule(static) if (n > LB_CPU_PAR_MIN)
         for (int64_t i = 0; i < n; i++) da[i] += dout[i] * b[i];
     } else if (da) {
-        #pragma omp parallel for schedule(static) if (n > LB_EW_PAR_MIN)
+        #pragma omp parallel for schedule(static) if (n > LB_CPU_PAR_MIN)
         for (int64_t r = 0; r < n / nb; r++)
             for (int64_t j = 0; j < nb; j++) da[r * nb + j] += dout[r * nb + j] * b[j];
     }
     if (db && nb == n) {
-        #pragma omp parallel for schedule(static) if (n > LB_EW_PAR_MIN)
+        #pragma omp parallel for schedule(static) if (n > LB_CPU_PAR_MIN)
         for (int64_t i = 0; i < n; i++) db[i] += dout[i] * a[i];
     } else if (db) {
         colsum_prod_acc(dout, a, db, n / nb, nb);
@@ -97,13 +95,13 @@ void lb_cpu_mul_bwd(const float *a, const float *b, const float *dout,
 
 void lb_cpu_scale_fwd(const float *a, float s, float *out, int64_t n)
 {
-    #pragma omp parallel for schedule(static) if (n > LB_EW_PAR_MIN)
+    #pragma omp parallel for schedule(static) if (n > LB_CPU_PAR_MIN)
     for (int64_t i = 0; i < n; i++) out[i] = s * a[i];
 }
 
 void lb_cpu_scale_bwd(const float *dout, float s, float *da, int64_t n)
 {
-    #pragma omp parallel for schedule(static) if (n > LB_EW_PAR_MIN)
+    #pragma omp parallel for schedule(static) if (n > LB_CPU_PAR_MIN)
     for (int64_t i = 0; i < n; i++) da[i] += s * dout[i];
 }
 
@@ -111,7 +109,7 @@ static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
 void lb_cpu_silu_fwd(const float *x, float *out, int64_t n)
 {
-    #pragma omp parallel for schedule(static) if (n > LB_EW_PAR_MIN)
+    #pragma omp parallel for schedule(static) if (n > LB_CPU_PAR_MIN)
     for (int64_t i = 0; i < n; i++) out[i] = x[i] * sigmoidf(x[i]);
 }
 
@@ -124,7 +122,7 @@ static inline float silu_grad(float x)
 
 void lb_cpu_silu_bwd(const float *x, const float *dout, float *dx, int64_t n)
 {
-    #pragma omp parallel for schedule(static) if (n > LB_EW_PAR_MIN)
+    #pragma omp parallel for schedule(static) if (n > LB_CPU_PAR_MIN)
     for (int64_t i = 0; i < n; i++) dx[i] += dout[i] * silu_grad(x[i]);
 }
 
@@ -135,7 +133,7 @@ void lb_cpu_silu_bwd(const float *x, const float *dout, float *dx, int64_t n)
 
 void lb_cpu_gelu_fwd(const float *x, float *out, int64_t n, bool tanh_form)
 {
-    #pragma omp parallel for schedule(static) if (n > LB_EW_PAR_MIN)
+    #pragma omp parallel for schedule(static) if (n > LB_CPU_PAR_MIN)
     for (int64_t i = 0; i < n; i++) {
         float v = x[i];
         if (tanh_form) {
@@ -149,7 +147,7 @@ void lb_cpu_gelu_fwd(const float *x, float *out, int64_t n, bool tanh_form)
 
 void lb_cpu_gelu_bwd(const float *x, const float *dout, float *dx, int64_t n, bool tanh_form)
 {
-    #pragma omp parallel for schedule(static) if (n > LB_EW_PAR_MIN)
+    #pragma omp parallel for schedule(static) if (n > LB_CPU_PAR_MIN)
     for (int64_t i = 0; i < n; i++) {
         float v = x[i], g;
         if (tanh_form) {
@@ -166,14 +164,14 @@ void lb_cpu_gelu_bwd(const float *x, const float *dout, float *dx, int64_t n, bo
 
 void lb_cpu_swiglu_fwd(const float *gate, const float *up, float *out, int64_t n)
 {
-    #pragma omp parallel for schedule(static) if (n > LB_EW_PAR_MIN)
+    #pragma omp parallel for schedule(static) if (n > LB_CPU_PAR_MIN)
     for (int64_t i = 0; i < n; i++) out[i] = gate[i] * sigmoidf(gate[i]) * up[i];
 }
 
 void lb_cpu_swiglu_bwd(const float *gate, const float *up, const float *dout,
                        float *dgate, float *dup, int64_t n)
 {
-    #pragma omp parallel for schedule(static) if (n > LB_EW_PAR_MIN)
+    #pragma omp parallel for schedule(static) if (n > LB_CPU_PAR_MIN)
     for (int64_t i = 0; i < n; i++) {
         if (dgate) dgate[i] += dout[i] * up[i] * silu_grad(gate[i]);
         if (dup) dup[i] += dout[i] * gate[i] * sigmoidf(gate[i]);
@@ -189,6 +187,6 @@ float lb_cpu_sum_fwd(const float *x, int64_t n)
 
 void lb_cpu_sum_bwd(float dout, float *dx, int64_t n)
 {
-    #pragma omp parallel for schedule(static) if (n > LB_EW_PAR_MIN)
+    #pragma omp parallel for schedule(static) if (n > LB_CPU_PAR_MIN)
     for (int64_t i = 0; i < n; i++) dx[i] += dout;
 }

@@ -7,13 +7,12 @@
 
 #include "kernels/cpu/kernels.h"
 
-#define LB_EMB_PAR_MIN 64       /* rows below which the lookup stays on one thread */
 #define LB_EMB_COL_BLOCK 64     /* columns per task in the backward */
 
 void lb_cpu_embedding_fwd(const float *table, const int32_t *ids, float *out,
                           int64_t n, int64_t C)
 {
-    #pragma omp parallel for schedule(static) if (n > LB_EMB_PAR_MIN)
+    #pragma omp parallel for schedule(static) if (n * C > LB_CPU_PAR_MIN)
     for (int64_t i = 0; i < n; i++)
         memcpy(out + i * C, table + (int64_t)ids[i] * C, (size_t)C * sizeof(float));
 }
@@ -24,7 +23,7 @@ void lb_cpu_embedding_bwd(const int32_t *ids, const float *dout, float *dtable,
                           int64_t n, int64_t C)
 {
     int64_t nblk = (C + LB_EMB_COL_BLOCK - 1) / LB_EMB_COL_BLOCK;
-    #pragma omp parallel for schedule(static) if (n * C > 32768)
+    #pragma omp parallel for schedule(static) if (n * C > LB_CPU_PAR_MIN)
     for (int64_t blk = 0; blk < nblk; blk++) {
         int64_t c0 = blk * LB_EMB_COL_BLOCK;
         int64_t c1 = c0 + LB_EMB_COL_BLOCK < C ? c0 + LB_EMB_COL_BLOCK : C;

@@ -56,7 +56,7 @@ void lb_cpu_linear_fwd(const float *x, const float *w, const float *bias, float 
 {
     /* seed y with the bias rows, then one GEMM accumulates x @ w^T onto them */
     if (bias) {
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (M * N > LB_CPU_PAR_MIN)
         for (int64_t i = 0; i < M; i++) memcpy(y + i * N, bias, (size_t)N * sizeof(float));
     }
     sgemm(false, true, M, N, K, 1.0f, x, w, bias ? 1.0f : 0.0f, y);

@@ -12,7 +12,7 @@
 void lb_cpu_cross_entropy_fwd(const float *logits, const int32_t *targets,
                               float *rowmax, float *logsum, float *nll, int64_t N, int64_t V)
 {
-    #pragma omp parallel for schedule(static) if (N * V > 32768)
+    #pragma omp parallel for schedule(static) if (N * V > LB_CPU_PAR_MIN)
     for (int64_t i = 0; i < N; i++) {
         if (targets[i] < 0) {
             rowmax[i] = logsum[i] = nll[i] = 0.0f;
@@ -34,7 +34,7 @@ void lb_cpu_cross_entropy_bwd(const float *logits, const int32_t *targets,
                               const float *rowmax, const float *logsum, float g,
                               float *dlogits, int64_t N, int64_t V)
 {
-    #pragma omp parallel for schedule(static) if (N * V > 32768)
+    #pragma omp parallel for schedule(static) if (N * V > LB_CPU_PAR_MIN)
     for (int64_t i = 0; i < N; i++) {
         if (targets[i] < 0) continue;
         const float *x = logits + i * V;   // (V)

@@ -9,13 +9,12 @@
 
 #include "kernels/cpu/kernels.h"
 
-#define LB_NORM_PAR_MIN 16      /* rows below which a loop stays on one thread */
 #define LB_NORM_COL_BLOCK 64    /* columns per task in the weight-grad sums */
 
 void lb_cpu_rmsnorm_fwd(const float *x, const float *w, float *out, float *rstd,
                         int64_t rows, int64_t C, float eps)
 {
-    #pragma omp parallel for schedule(static) if (rows > LB_NORM_PAR_MIN)
+    #pragma omp parallel for schedule(static) if (rows * C > LB_CPU_PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * C;   // (C)
         float *yr = out + r * C;       // (C)
@@ -34,7 +33,7 @@ void lb_cpu_rmsnorm_bwd(const float *x, const float *w, const float *rstd,
                         int64_t rows, int64_t C)
 {
     if (dx) {
-        #pragma omp parallel for schedule(static) if (rows > LB_NORM_PAR_MIN)
+        #pragma omp parallel for schedule(static) if (rows * C > LB_CPU_PAR_MIN)
         for (int64_t r = 0; r < rows; r++) {
             const float *xr = x + r * C, *dy = dout + r * C;
             float rs = rstd[r];
@@ -47,7 +46,7 @@ void lb_cpu_rmsnorm_bwd(const float *x, const float *w, const float *rstd,
     }
     if (dw) {
         int64_t nblk = (C + LB_NORM_COL_BLOCK - 1) / LB_NORM_COL_BLOCK;
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (rows * C > LB_CPU_PAR_MIN)
         for (int64_t blk = 0; blk < nblk; blk++) {
             int64_t c0 = blk * LB_NORM_COL_BLOCK;
             int64_t c1 = c0 + LB_NORM_COL_BLOCK < C ? c0 + LB_NORM_COL_BLOCK : C;
@@ -61,7 +60,7 @@ void lb_cpu_rmsnorm_bwd(const float *x, const float *w, const float *rstd,
 void lb_cpu_layernorm_fwd(const float *x, const float *w, const float *b, float *out,
                           float *mean, float *rstd, int64_t rows, int64_t C, float eps)
 {
-    #pragma omp parallel for schedule(static) if (rows > LB_NORM_PAR_MIN)
+    #pragma omp parallel for schedule(static) if (rows * C > LB_CPU_PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * C;   // (C)
         float *yr = out + r * C;       // (C)
@@ -89,7 +88,7 @@ void lb_cpu_layernorm_bwd(const float *x, const float *w, const float *mean,
                           float *dx, float *dw, float *db, int64_t rows, int64_t C)
 {
     if (dx) {
-        #pragma omp parallel for schedule(static) if (rows > LB_NORM_PAR_MIN)
+        #pragma omp parallel for schedule(static) if (rows * C > LB_CPU_PAR_MIN)
         for (int64_t r = 0; r < rows; r++) {
             const float *xr = x + r * C, *dy = dout + r * C;
             float m = mean[r], rs = rstd[r];
@@ -106,7 +105,7 @@ void lb_cpu_layernorm_bwd(const float *x, const float *w, const float *mean,
     }
     if (dw || db) {
         int64_t nblk = (C + LB_NORM_COL_BLOCK - 1) / LB_NORM_COL_BLOCK;
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (rows * C > LB_CPU_PAR_MIN)
         for (int64_t blk = 0; blk < nblk; blk++) {
             int64_t c0 = blk * LB_NORM_COL_BLOCK;
             int64_t c1 = c0 + LB_NORM_COL_BLOCK < C ? c0 + LB_NORM_COL_BLOCK : C;

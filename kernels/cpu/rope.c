@@ -15,7 +15,7 @@ static void rotate(const float *x, float *out, const float *inv_freq, int64_t T,
                    int64_t hd, int64_t pos0, float sign, bool acc)
 {
     int64_t half = hd / 2;
-    #pragma omp parallel for schedule(static) if (T * H * hd > 16384)
+    #pragma omp parallel for schedule(static) if (T * H * hd > LB_CPU_PAR_MIN)
     for (int64_t t = 0; t < T; t++) {
         float p = (float)(pos0 + t);
         for (int64_t j = 0; j < half; j++) {

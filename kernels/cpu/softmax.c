@@ -7,11 +7,9 @@
 
 #include "kernels/cpu/kernels.h"
 
-#define LB_SOFTMAX_PAR_MIN 16   /* rows below which a loop stays on one thread */
-
 void lb_cpu_softmax_fwd(const float *x, float *out, int64_t rows, int64_t C)
 {
-    #pragma omp parallel for schedule(static) if (rows > LB_SOFTMAX_PAR_MIN)
+    #pragma omp parallel for schedule(static) if (rows * C > LB_CPU_PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * C;   // (C)
         float *yr = out + r * C;       // (C)
@@ -29,7 +27,7 @@ void lb_cpu_softmax_fwd(const float *x, float *out, int64_t rows, int64_t C)
 
 void lb_cpu_softmax_bwd(const float *y, const float *dy, float *dx, int64_t rows, int64_t C)
 {
-    #pragma omp parallel for schedule(static) if (rows > LB_SOFTMAX_PAR_MIN)
+    #pragma omp parallel for schedule(static) if (rows * C > LB_CPU_PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
         const float *yr = y + r * C, *gr = dy + r * C;
         double dot = 0.0;

@@ -8,8 +8,6 @@
 
 #include "kernels/cpu/kernels.h"
 
-#define LB_VIEW_PAR_MIN 32768   /* elements below which a copy stays on one thread */
-
 /* permute_copy: walks x (shape[4]) in order and writes each element to its
  * place in y, the transpose of x over (d0, d1); acc selects += over =. */
 static void permute_copy(const float *x, float *y, const int64_t shape[4], int d0, int d1, bool acc)
@@ -24,7 +22,7 @@ static void permute_copy(const float *x, float *y, const int64_t shape[4], int d
     ystride[d0] = ystride[d1];
     ystride[d1] = st;
     int64_t n01 = shape[0] * shape[1];
-    #pragma omp parallel for schedule(static) if (n01 * shape[2] * shape[3] > LB_VIEW_PAR_MIN)
+    #pragma omp parallel for schedule(static) if (n01 * shape[2] * shape[3] > LB_CPU_PAR_MIN)
     for (int64_t ij = 0; ij < n01; ij++) {
         int64_t i0 = ij / shape[1], i1 = ij % shape[1];
         const float *xr = x + ij * shape[2] * shape[3];
@@ -59,7 +57,7 @@ static void block_copy(const float *src, int64_t sD, int64_t sstart, float *dst,
                        int64_t dstart, int64_t outer, int64_t len, int64_t inner, bool acc)
 {
     int64_t n = len * inner;
-    #pragma omp parallel for schedule(static) if (outer * n > LB_VIEW_PAR_MIN)
+    #pragma omp parallel for schedule(static) if (outer * n > LB_CPU_PAR_MIN)
     for (int64_t o = 0; o < outer; o++) {
         const float *s = src + (o * sD + sstart) * inner;
         float *d = dst + (o * dD + dstart) * inner;
