@@ -67,23 +67,24 @@ lb_tensor *lb_embedding(lb_ctx *ctx, lb_tensor *table, lb_tensor *ids);
  * pair (x[j], x[j + hd/2]) at position p = pos0 + t is rotated by angle
  * p * inv_freq[j] (product and cos/sin in fp32, as transformers does).
  * x (B, T, H, hd); inv_freq has hd/2 entries (scaling already folded in, see
- * layers/rope.h). */
+ * layers/rope.h), copied by the op (it need not outlive the call). */
 lb_tensor *lb_rope(lb_ctx *ctx, lb_tensor *x, const float *inv_freq, int64_t pos0);
 
 /* lb_attention: causal scaled-dot-product attention with grouped-query heads.
  * q (B, T, nh, hd), k and v (B, S, nkv, hd), nh a multiple of nkv; query head
  * h reads kv head h / (nh / nkv). Query t sits at absolute position
  * q_pos0 + t and sees keys 0 .. q_pos0 + t (S >= q_pos0 + T). Scale
- * 1/sqrt(hd). Out (B, T, nh, hd). */
+ * 1/sqrt(hd). Out (B, T, nh, hd). When a grad is needed the CPU op keeps
+ * the probabilities (B, nh, T, S) in the step arena for the backward. */
 lb_tensor *lb_attention(lb_ctx *ctx, lb_tensor *q, lb_tensor *k, lb_tensor *v, int64_t q_pos0);
 
 /* ---- loss ------------------------------------------------------------------ */
 
 /* lb_cross_entropy: mean over rows with target >= 0 of
  * -log softmax(logits[i])[target[i]], log-softmax fused. logits (N, V),
- * targets (N) i32 (negative = ignored). Out: scalar (ndim 0). When
- * nll_sum/count are non-NULL they receive the sum of NLL (double) and the
- * number of rows counted. */
+ * targets (N) i32 (negative = ignored). Out: scalar (ndim 0); 0, with a zero
+ * grad, when no row is counted. When nll_sum/count are non-NULL they
+ * receive the sum of NLL (double) and the number of rows counted. */
 lb_tensor *lb_cross_entropy(lb_ctx *ctx, lb_tensor *logits, lb_tensor *targets,
                             double *nll_sum, int64_t *count);
 
