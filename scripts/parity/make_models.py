@@ -176,7 +176,10 @@ def add_inv_freq(d, cfg):
     path = os.path.join(d, "model.safetensors")
     sd = load_file(path)
     hd = cfg.hidden_size // cfg.num_attention_heads
-    inv = 1.0 / (cfg.rope_theta ** (torch.arange(0, hd, 2).float() / hd))
+    theta = getattr(cfg, "rope_theta", None)  # transformers 5 keeps it in rope_parameters
+    if theta is None:
+        theta = cfg.rope_parameters["rope_theta"]
+    inv = 1.0 / (theta ** (torch.arange(0, hd, 2).float() / hd))
     for i in range(cfg.num_hidden_layers):
         sd["model.layers.%d.self_attn.rotary_emb.inv_freq" % i] = inv.clone()
     save_file({k: v.contiguous() for k, v in sd.items()}, path, metadata={"format": "pt"})
@@ -187,6 +190,12 @@ def to_rope_parameters(d):
     path = os.path.join(d, "config.json")
     with open(path) as f:
         c = json.load(f)
+    if isinstance(c.get("rope_parameters"), dict):  # transformers 5 wrote it already
+        c.pop("rope_scaling", None)
+        c.pop("rope_theta", None)
+        with open(path, "w") as f:
+            json.dump(c, f, indent=2, sort_keys=True)
+        return
     rp = dict(c.pop("rope_scaling", None) or {})
     if "type" in rp:
         rp["rope_type"] = rp.pop("type")
