@@ -14,9 +14,12 @@
 #define LB_TESTS_OPS_CHECK_H
 
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "autograd/ctx.h"
 #include "autograd/ops.h"
@@ -147,6 +150,38 @@ static inline void opc_check(lb_ctx *ctx, const opc_case *c, const char *what)
     }
     for (int i = 0; i < c->n_in; i++) free(in[i]);
     free(ref);
+}
+
+/* opc_expect_abort: runs fn in a child process, which must abort (a failed
+ * LB_CHECK) with a message on stderr that contains `needle` (e.g. the
+ * shapes involved). */
+static inline void opc_expect_abort(void (*fn)(void), const char *needle, const char *what)
+{
+    int fd[2];
+    if (pipe(fd) != 0) {
+        lb_test_fail(__FILE__, __LINE__, "%s: pipe failed", what);
+        return;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        dup2(fd[1], 2);
+        fn();
+        _exit(0);
+    }
+    close(fd[1]);
+    char buf[4096];
+    size_t n = 0;
+    ssize_t k;
+    while (n < sizeof buf - 1 && (k = read(fd[0], buf + n, sizeof buf - 1 - n)) > 0) n += (size_t)k;
+    buf[n] = 0;
+    close(fd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    LB_EXPECTF(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT, "%s: did not abort", what);
+    LB_EXPECTF(strstr(buf, needle) != NULL, "%s: message lacks \"%s\": %s", what, needle, buf);
 }
 
 /* opc_ctx: a fresh CPU context (aborts on failure: the tests cannot run). */

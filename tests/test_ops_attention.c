@@ -121,6 +121,30 @@ static void test_attention_large_and_no_grad(void)
     lb_ctx_free(&ctx);
 }
 
+static void bad_heads(void)
+{
+    lb_ctx ctx;
+    opc_ctx(&ctx);
+    lb_tensor *q = lb_tensor_zeros(&ctx, LB_F32, LB_SHAPE(1, 2, 6, 4));
+    lb_tensor *k = lb_tensor_zeros(&ctx, LB_F32, LB_SHAPE(1, 2, 4, 4));
+    lb_attention(&ctx, q, k, k, 0);
+}
+
+static void bad_cache_len(void)
+{
+    lb_ctx ctx;
+    opc_ctx(&ctx);
+    lb_tensor *q = lb_tensor_zeros(&ctx, LB_F32, LB_SHAPE(1, 2, 6, 4));
+    lb_tensor *k = lb_tensor_zeros(&ctx, LB_F32, LB_SHAPE(1, 4, 2, 4));
+    lb_attention(&ctx, q, k, k, 3);   /* needs 5 keys */
+}
+
+static void test_attention_checks(void)
+{
+    opc_expect_abort(bad_heads, "6 query heads (q (1, 2, 6, 4)) are not a multiple of 4", "heads");
+    opc_expect_abort(bad_cache_len, "needs S >= 5 keys", "kv length");
+}
+
 int main(void)
 {
     LB_RUN(test_attention_gqa);
@@ -130,5 +154,6 @@ int main(void)
     LB_RUN(test_attention_decode);
     LB_RUN(test_attention_multi_block);
     LB_RUN(test_attention_large_and_no_grad);
+    LB_RUN(test_attention_checks);
     return lb_test_summary();
 }

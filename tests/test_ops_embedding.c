@@ -71,9 +71,24 @@ static void test_embedding_large(void)
     lb_ctx_free(&ctx);
 }
 
+static void bad_id(void)
+{
+    lb_ctx ctx;
+    opc_ctx(&ctx);
+    lb_tensor *ids = lb_tensor_zeros(&ctx, LB_I32, LB_SHAPE(1, 3));
+    ((int32_t *)ids->data)[2] = 5;
+    lb_embedding(&ctx, lb_tensor_zeros(&ctx, LB_F32, LB_SHAPE(5, 4)), ids);
+}
+
+static void test_id_out_of_range(void)
+{
+    opc_expect_abort(bad_id, "ids[2] = 5 is outside the table (5, 4)", "embedding id");
+}
+
 int main(void)
 {
     LB_RUN(test_embedding);
     LB_RUN(test_embedding_large);
+    LB_RUN(test_id_out_of_range);
     return lb_test_summary();
 }

@@ -128,6 +128,38 @@ static void test_linear_no_grad_mode(void)
     lb_ctx_free(&ctx);
 }
 
+static void bad_matmul(void)
+{
+    lb_ctx ctx;
+    opc_ctx(&ctx);
+    lb_matmul(&ctx, lb_tensor_zeros(&ctx, LB_F32, LB_SHAPE(2, 3, 5)),
+              lb_tensor_zeros(&ctx, LB_F32, LB_SHAPE(4, 7)), false, false);
+}
+
+static void bad_batched_matmul(void)
+{
+    lb_ctx ctx;
+    opc_ctx(&ctx);
+    lb_matmul(&ctx, lb_tensor_zeros(&ctx, LB_F32, LB_SHAPE(2, 3, 5)),
+              lb_tensor_zeros(&ctx, LB_F32, LB_SHAPE(3, 5, 7)), false, false);
+}
+
+static void bad_linear(void)
+{
+    lb_ctx ctx;
+    opc_ctx(&ctx);
+    lb_linear(&ctx, lb_tensor_zeros(&ctx, LB_F32, LB_SHAPE(2, 3, 5)),
+              lb_tensor_zeros(&ctx, LB_F32, LB_SHAPE(7, 6)), NULL);
+}
+
+/* mismatched shapes abort with a message that shows them */
+static void test_shape_checks(void)
+{
+    opc_expect_abort(bad_matmul, "a (2, 3, 5) (ta=0) and b (4, 7)", "matmul inner dims");
+    opc_expect_abort(bad_batched_matmul, "b (3, 5, 7)", "matmul leading dims");
+    opc_expect_abort(bad_linear, "x (2, 3, 5) does not match w (7, 6)", "linear");
+}
+
 int main(void)
 {
     LB_RUN(test_matmul_shared_b);
@@ -137,5 +169,6 @@ int main(void)
     LB_RUN(test_linear_no_bias);
     LB_RUN(test_linear_frozen_weight);
     LB_RUN(test_linear_no_grad_mode);
+    LB_RUN(test_shape_checks);
     return lb_test_summary();
 }

@@ -130,6 +130,20 @@ static void test_ce_wide(void)
     lb_ctx_free(&ctx);
 }
 
+static void bad_target(void)
+{
+    lb_ctx ctx;
+    opc_ctx(&ctx);
+    int32_t t[2] = {0, 7};
+    lb_cross_entropy(&ctx, lb_tensor_zeros(&ctx, LB_F32, LB_SHAPE(2, 7)), make_targets(&ctx, 2, t),
+                     NULL, NULL);
+}
+
+static void test_target_out_of_range(void)
+{
+    opc_expect_abort(bad_target, "targets[1] = 7 is outside logits (2, 7)", "target >= V");
+}
+
 int main(void)
 {
     LB_RUN(test_ce);
@@ -137,5 +151,6 @@ int main(void)
     LB_RUN(test_ce_equal_large_logits);
     LB_RUN(test_ce_all_ignored);
     LB_RUN(test_ce_wide);
+    LB_RUN(test_target_out_of_range);
     return lb_test_summary();
 }
