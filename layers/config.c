@@ -13,13 +13,13 @@
 #include "layers/config.h"
 
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
+
+#include "layers/fileio.h"
 
 /* ---- reading helpers -------------------------------------------------------- */
 
@@ -129,38 +129,6 @@ static lb_status get_token_id(const reader *r, const char *key, int64_t def, int
         return lb_errorf(LB_ERR_FORMAT, "%s: key '%s' must be a token id (an integer or a list of them)",
                          r->path, key);
     *out = (int64_t)it->valuedouble;
-    return lb_ok();
-}
-
-static lb_status read_text(const char *path, char **out)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) return lb_errorf(LB_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            cap = cap ? 2 * cap : 8192;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return lb_errorf(LB_ERR_OOM, "%s: out of memory reading it", path);
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, 4096, f);
-        n += got;
-        if (got < 4096) break;
-    }
-    bool err = ferror(f);
-    fclose(f);
-    if (err) {
-        free(buf);
-        return lb_errorf(LB_ERR_IO, "%s: read error", path);
-    }
-    buf[n] = '\0';
-    *out = buf;
     return lb_ok();
 }
 
@@ -332,7 +300,7 @@ lb_status lb_config_load(const char *path, lb_model_config *cfg)
     else snprintf(file, sizeof file, "%s/config.json", path);
 
     char *text = NULL;
-    LB_TRY(read_text(file, &text));
+    LB_TRY(lb_read_file(file, &text, NULL));
     cJSON *root = cJSON_Parse(text);
     free(text);
     if (!root || !cJSON_IsObject(root)) {
@@ -491,21 +459,16 @@ static cJSON *gpt2_json(const lb_model_config *c)
     return o;
 }
 
-/* write_atomic: text to path via a temp file, fsync and rename. */
-static lb_status write_atomic(const char *path, const char *text)
+typedef struct text_file {
+    const char *path, *text;
+} text_file;
+
+/* write_text: lb_atomic_write callback. */
+static lb_status write_text(FILE *fp, void *ud)
 {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return lb_errorf(LB_ERR_IO, "%s: cannot write: %s", tmp, strerror(errno));
-    size_t n = strlen(text);
-    bool ok = fwrite(text, 1, n, f) == n && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        lb_status st = lb_errorf(LB_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-        remove(tmp);
-        return st;
-    }
+    const text_file *tf = ud;
+    size_t n = strlen(tf->text);
+    if (fwrite(tf->text, 1, n, fp) != n) return lb_errorf(LB_ERR_IO, "%s: write failed", tf->path);
     return lb_ok();
 }
 
@@ -543,7 +506,8 @@ lb_status lb_config_save(const lb_model_config *c, const char *path)
     withnl[k++] = '\n';
     withnl[k] = '\0';
     cJSON_free(text);
-    lb_status st = write_atomic(file, withnl);
+    text_file tf = {file, withnl};
+    lb_status st = lb_atomic_write(file, write_text, &tf);
     free(withnl);
     return st;
 }
