@@ -54,11 +54,10 @@ void lb_cpu_gemm_bwd(bool ta, bool tb, int64_t M, int64_t N, int64_t K,
 void lb_cpu_linear_fwd(const float *x, const float *w, const float *bias, float *y,
                        int64_t M, int64_t N, int64_t K)
 {
-    /* seed y with the bias rows, then one GEMM accumulates x @ w^T onto them */
-    if (bias) {
-        #pragma omp parallel for schedule(static) if (M * N > LB_CPU_PAR_MIN)
+    /* seed y with the bias rows, then one GEMM accumulates x @ w^T onto them
+     * (the copy stays on this thread: see the note on GEMMs in kernels.h) */
+    if (bias)
         for (int64_t i = 0; i < M; i++) memcpy(y + i * N, bias, (size_t)N * sizeof(float));
-    }
     sgemm(false, true, M, N, K, 1.0f, x, w, bias ? 1.0f : 0.0f, y);
 }
 
