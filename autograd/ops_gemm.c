@@ -3,11 +3,11 @@
  * The arithmetic is in kernels/cpu/gemm.c. Not here: quantized or
  * fake-quantized linear layers (quant/), the nn.Linear module (layers/).
  */
+#include <limits.h>
+
 #include "autograd/ops.h"
 #include "autograd/ops_common.h"
 #include "kernels/cpu/kernels.h"
-
-#include <limits.h>
 
 typedef struct matmul_saved {
     bool ta, tb, shared_b;      /* shared_b: one B for every batch of A */
