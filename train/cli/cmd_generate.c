@@ -135,6 +135,7 @@ static lb_status generate(lb_ctx *ctx, const lb_model *m, const lb_tokenizer *to
         }
         if (len > printed) fwrite(text + printed, 1, len - printed, stdout);
         fputc('\n', stdout);
+        fflush(stdout);
         free(text);
     }
     free(work);
