@@ -56,7 +56,8 @@ fi
 cmake_args=(-S "$root" -B "$root/$build" -DLB_PY="$py")
 [ -n "${LB_SANITIZE:-}" ] && cmake_args+=(-DLOWBIT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
 [ -n "${CMAKE_PREFIX_PATH:-}" ] && cmake_args+=(-DCMAKE_PREFIX_PATH="$CMAKE_PREFIX_PATH")
-cmake "${cmake_args[@]}" >"$root/$build.configure.log" 2>&1 || { cat "$root/$build.configure.log"; exit 1; }
+mkdir -p "$root/$build"
+cmake "${cmake_args[@]}" >"$root/$build/configure.log" 2>&1 || { cat "$root/$build/configure.log"; exit 1; }
 cmake --build "$root/$build" -j"$(nproc)" 2>&1 | grep -vE '^\[ *[0-9]+%\]' || true
 test -x "$root/$build/lowbit" || { echo "setup: build failed" >&2; exit 1; }
 echo "setup: built $root/$build/lowbit"
