@@ -1,10 +1,11 @@
-/* ctx.c — the context and its step arena. */
+/* ctx.c — the context, its step arena and step tensors on either device. */
 #include "autograd/ctx.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "autograd/tape.h"
+#include "kernels/cuda/cuda.h"
 
 #define LB_ARENA_ALIGN 64
 #define LB_ARENA_DEFAULT_CHUNK ((size_t)64 << 20)
@@ -31,17 +32,17 @@ static lb_arena_chunk *chunk_new(size_t size)
 lb_status lb_ctx_init(lb_ctx *ctx, lb_device device)
 {
     memset(ctx, 0, sizeof *ctx);
-    if (device != LB_CPU)
-        return lb_errorf(LB_ERR_UNSUPPORTED, "this build has no CUDA backend; use --device cpu");
     ctx->device = device;
     ctx->arena.chunk_size = LB_ARENA_DEFAULT_CHUNK;
     ctx->grad_enabled = true;
     ctx->seed = 1234;
+    if (device == LB_CUDA) return lb_cuda_init(ctx, 0);
     return lb_ok();
 }
 
 void lb_ctx_free(lb_ctx *ctx)
 {
+    lb_cuda_free(ctx);
     lb_arena_chunk *c = ctx->arena.first;
     while (c) {
         lb_arena_chunk *next = c->next;
@@ -54,6 +55,7 @@ void lb_ctx_free(lb_ctx *ctx)
 
 void lb_ctx_step_end(lb_ctx *ctx)
 {
+    lb_cuda_step_end(ctx);
     for (lb_arena_chunk *c = ctx->arena.first; c; c = c->next) c->used = 0;
     ctx->arena.head = ctx->arena.first;
     ctx->arena.used = 0;
@@ -127,5 +129,24 @@ lb_tensor *lb_tensor_view_of(lb_ctx *ctx, const lb_tensor *src, int ndim, const 
     t->device = src->device;
     t->data = src->data;
     t->flags = LB_TENSOR_VIEW;
+    return t;
+}
+
+lb_tensor *lb_tensor_new_dev(lb_ctx *ctx, lb_device dev, lb_dtype dt, int ndim,
+                             const int64_t *shape)
+{
+    if (dev == LB_CPU) return lb_tensor_new(ctx, dt, ndim, shape);
+    lb_tensor *t = tensor_header(ctx, dt, ndim, shape);
+    t->device = dev;
+    t->data = lb_cuda_step_alloc(ctx, lb_tensor_nbytes(t));
+    return t;
+}
+
+lb_tensor *lb_tensor_zeros_dev(lb_ctx *ctx, lb_device dev, lb_dtype dt, int ndim,
+                               const int64_t *shape)
+{
+    if (dev == LB_CPU) return lb_tensor_zeros(ctx, dt, ndim, shape);
+    lb_tensor *t = lb_tensor_new_dev(ctx, dev, dt, ndim, shape);
+    lb_cuda_memset_zero(ctx, t->data, lb_tensor_nbytes(t));
     return t;
 }

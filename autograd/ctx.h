@@ -6,7 +6,11 @@
  *
  * The arena hands out 64-byte-aligned memory in large chunks; lb_ctx_step_end
  * rewinds it and clears the tape, so everything made during a step is
- * released at once.
+ * released at once. On CUDA, step tensors keep their struct in the arena and
+ * their data in the stream-ordered pool (kernels/cuda/cuda.h), which
+ * lb_ctx_step_end releases too.
+ *
+ * Dtype rules on each device: see tensor.h.
  */
 #ifndef LB_CTX_H
 #define LB_CTX_H
@@ -17,6 +21,10 @@
 
 #include "autograd/status.h"
 #include "autograd/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct lb_arena_chunk lb_arena_chunk;
 
@@ -38,18 +46,23 @@ typedef struct lb_ctx {
     bool grad_enabled;        /* false: ops record nothing (eval, generate) */
     int n_threads;            /* OpenMP / OpenBLAS threads; 0 = library default */
     uint64_t seed;
-    void *cuda;               /* backend state (stream, cuBLASLt, cuDNN); NULL on CPU */
+    void *cuda;               /* CUDA backend state (kernels/cuda/cuda_state.h:
+                                 stream, cuBLASLt, cuDNN, step pool); NULL on CPU */
 } lb_ctx;
 
-/* lb_ctx_init: a CPU context with grad enabled and an empty arena.
- * Free with lb_ctx_free. */
+/* lb_ctx_init: a context with grad enabled and an empty arena; for LB_CUDA
+ * also the backend on GPU 0 (lb_cuda_init). Fails, with a message for the
+ * user, when the build has no CUDA backend or no usable GPU is found. Free
+ * with lb_ctx_free (also after a failure). */
 lb_status lb_ctx_init(lb_ctx *ctx, lb_device device);
 
-/* lb_ctx_free: releases the arena and backend state. */
+/* lb_ctx_free: synchronizes the device, releases the arena and the backend
+ * state (step memory included). */
 void lb_ctx_free(lb_ctx *ctx);
 
-/* lb_ctx_step_end: clears the tape and rewinds the arena: every non-persistent
- * tensor made since the last call is invalid afterwards. */
+/* lb_ctx_step_end: clears the tape, rewinds the arena and (CUDA) frees the
+ * step's device memory in stream order: every non-persistent tensor made
+ * since the last call is invalid afterwards. Does not synchronize. */
 void lb_ctx_step_end(lb_ctx *ctx);
 
 /* lb_ctx_set_grad: sets grad mode, returns the previous one. */
@@ -60,12 +73,45 @@ bool lb_ctx_set_grad(lb_ctx *ctx, bool enabled);
  * memory is not zeroed. */
 void *lb_arena_alloc(lb_ctx *ctx, size_t n);
 
-/* lb_tensor_new: a step tensor (struct and data in the arena), data not
+/* lb_tensor_new: a CPU step tensor (struct and data in the arena), data not
  * zeroed. */
 lb_tensor *lb_tensor_new(lb_ctx *ctx, lb_dtype dt, int ndim, const int64_t *shape);
 
 /* lb_tensor_zeros: lb_tensor_new with zeroed data. */
 lb_tensor *lb_tensor_zeros(lb_ctx *ctx, lb_dtype dt, int ndim, const int64_t *shape);
+
+/* lb_tensor_new_dev: a step tensor on `dev`: struct in the arena, data in
+ * the arena (CPU) or the CUDA step pool, not zeroed. */
+lb_tensor *lb_tensor_new_dev(lb_ctx *ctx, lb_device dev, lb_dtype dt, int ndim,
+                             const int64_t *shape);
+
+/* lb_tensor_zeros_dev: lb_tensor_new_dev with zeroed data. */
+lb_tensor *lb_tensor_zeros_dev(lb_ctx *ctx, lb_device dev, lb_dtype dt, int ndim,
+                               const int64_t *shape);
+
+/* lb_tensor_to: a step tensor on `dev` with dtype `dt` holding t's values.
+ * Float dtypes (f32, bf16, f16) convert to each other with round to
+ * nearest even (on the GPU, by a kernel, when `dev` is CUDA); other dtypes
+ * copy unchanged and must keep their dtype. No tape node: the copy does not
+ * require grad. Ordered on the context's stream; a copy to the CPU waits
+ * for it. */
+lb_tensor *lb_tensor_to(lb_ctx *ctx, const lb_tensor *t, lb_device dev, lb_dtype dt);
+
+/* lb_tensor_copy_to_host: writes t's numel values, widened to f32, to dst
+ * (host memory) from any device and any dtype lb_convert_to_f32 reads.
+ * Waits for the copy. */
+void lb_tensor_copy_to_host(lb_ctx *ctx, const lb_tensor *t, float *dst);
+
+/* lb_tensor_copy_from_host: OVERWRITES t's data (any device, float dtype)
+ * with numel f32 values from host memory, rounded to t's dtype. Ordered on
+ * the context's stream; src may be reused as soon as this returns. */
+void lb_tensor_copy_from_host(lb_ctx *ctx, lb_tensor *t, const float *src);
+
+/* lb_param_refresh_lowp: (re)computes t->lowp, the persistent bf16 copy of
+ * the persistent f32 CUDA parameter t that GEMMs read, allocating it on
+ * first use. Call after every update of t. (The QAT path will replace this
+ * cast by a fused fake-quant pass.) */
+void lb_param_refresh_lowp(lb_ctx *ctx, lb_tensor *t);
 
 /* lb_tensor_view_of: a step tensor sharing `src`'s data with a new shape of
  * the same numel (no tape node; use lb_reshape for a differentiable view). */
@@ -74,5 +120,9 @@ lb_tensor *lb_tensor_view_of(lb_ctx *ctx, const lb_tensor *src, int ndim, const 
 /* Shape literals: LB_SHAPE(2, 3) expands to (int64_t[]){2, 3} and its count. */
 #define LB_SHAPE_N(...) (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t))
 #define LB_SHAPE(...) LB_SHAPE_N(__VA_ARGS__), (const int64_t[]){__VA_ARGS__}
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

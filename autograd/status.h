@@ -15,6 +15,10 @@
 
 #include <stdbool.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum lb_code {
     LB_OK = 0,
     LB_ERR_IO,          /* a file could not be opened, read or written */
@@ -46,9 +50,11 @@ lb_status lb_status_prefix(lb_status st, const char *fmt, ...)
 
 static inline bool lb_failed(const lb_status *st) { return st->code != LB_OK; }
 
-/* lb_fatal: prints "lowbit: internal error at file:line: msg" and aborts. */
-_Noreturn void lb_fatal(const char *file, int line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* lb_fatal: prints "lowbit: internal error at file:line: msg" and aborts.
+ * (noreturn as an attribute rather than _Noreturn so that the CUDA files,
+ * compiled as C++, can include this header.) */
+void lb_fatal(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4), noreturn));
 
 #define LB_CHECK(cond)                                                        \
     do {                                                                      \
@@ -66,5 +72,9 @@ _Noreturn void lb_fatal(const char *file, int line, const char *fmt, ...)
         lb_status lb_try_st_ = (expr);        \
         if (lb_failed(&lb_try_st_)) return lb_try_st_; \
     } while (0)
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

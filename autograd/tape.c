@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "kernels/cuda/kernels.h"
+
 bool lb_needs_grad(const lb_ctx *ctx, lb_tensor *const *ts, int n)
 {
     if (!ctx->grad_enabled) return false;
@@ -33,12 +35,16 @@ lb_node *lb_tape_record(lb_ctx *ctx, const char *op, lb_backward_fn bw,
 lb_tensor *lb_grad_of(lb_ctx *ctx, lb_tensor *t)
 {
     if (t->grad) return t->grad;
+    LB_CHECKF(lb_dtype_is_float(t->dtype), "the gradient of %s, a %s tensor",
+              t->name ? t->name : "a tensor", lb_dtype_name(t->dtype));
+    /* CPU grads are f32; CUDA grads have their tensor's dtype (tensor.h) */
+    lb_dtype dt = t->device == LB_CUDA ? t->dtype : LB_F32;
     if (t->flags & LB_TENSOR_PERSISTENT) {
-        t->grad = lb_tensor_alloc(LB_F32, t->ndim, t->shape);
+        t->grad = lb_tensor_alloc_dev(t->device, dt, t->ndim, t->shape);
         LB_CHECKF(t->grad != NULL, "out of memory allocating the gradient of %s",
                   t->name ? t->name : "a parameter");
     } else {
-        t->grad = lb_tensor_zeros(ctx, LB_F32, t->ndim, t->shape);
+        t->grad = lb_tensor_zeros_dev(ctx, t->device, dt, t->ndim, t->shape);
     }
     return t->grad;
 }
@@ -48,7 +54,10 @@ void lb_backward(lb_ctx *ctx, lb_tensor *loss)
     LB_CHECKF(lb_tensor_numel(loss) == 1, "backward needs a scalar loss");
     LB_CHECKF(loss->requires_grad, "backward on a tensor that does not require grad");
     lb_tensor *g = lb_grad_of(ctx, loss);
-    ((float *)g->data)[0] += 1.0f;
+    if (g->device == LB_CUDA)
+        lb_cuda_add_scalar(ctx, g->data, 1.0f, 1, g->dtype);
+    else
+        ((float *)g->data)[0] += 1.0f;
     for (lb_node *n = ctx->tape; n; n = n->prev) {
         if (n->out->grad) n->backward(ctx, n);
     }

@@ -39,8 +39,9 @@ bool lb_needs_grad(const lb_ctx *ctx, lb_tensor *const *ts, int n);
 lb_node *lb_tape_record(lb_ctx *ctx, const char *op, lb_backward_fn bw,
                         lb_tensor *out, lb_tensor *const *in, int n_in);
 
-/* lb_grad_of: t's grad (f32, t's shape), allocated zeroed on first use with
- * t's lifetime (heap for persistent tensors, arena otherwise). */
+/* lb_grad_of: t's grad (t's shape and device; f32 on the CPU, t's dtype on
+ * CUDA), allocated zeroed on first use with t's lifetime (heap or
+ * cudaMalloc for persistent tensors, the step arena or pool otherwise). */
 lb_tensor *lb_grad_of(lb_ctx *ctx, lb_tensor *t);
 
 /* lb_backward: seeds d(loss)/d(loss) = 1 (loss must have one element) and

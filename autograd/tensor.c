@@ -1,4 +1,5 @@
-/* tensor.c — lb_tensor bookkeeping and dtype conversion. */
+/* tensor.c — lb_tensor bookkeeping, persistent tensors on either device and
+ * dtype conversion. */
 #include "autograd/tensor.h"
 
 #include <math.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 
 #include "autograd/status.h"
+#include "kernels/cuda/cuda.h"
 
 size_t lb_dtype_size(lb_dtype dt)
 {
@@ -56,12 +58,36 @@ lb_tensor *lb_tensor_alloc(lb_dtype dt, int ndim, const int64_t *shape)
     return t;
 }
 
+lb_tensor *lb_tensor_alloc_dev(lb_device dev, lb_dtype dt, int ndim, const int64_t *shape)
+{
+    if (dev == LB_CPU) return lb_tensor_alloc(dt, ndim, shape);
+    LB_CHECK(ndim >= 0 && ndim <= LB_MAX_DIMS);
+    lb_tensor *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->dtype = dt;
+    t->device = dev;
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) {
+        LB_CHECK(shape[i] >= 0);
+        t->shape[i] = shape[i];
+    }
+    t->flags = LB_TENSOR_PERSISTENT;
+    t->data = lb_cuda_malloc(lb_tensor_nbytes(t));
+    return t;
+}
+
 void lb_tensor_free(lb_tensor *t)
 {
     if (!t) return;
     LB_CHECK(t->flags & LB_TENSOR_PERSISTENT);
-    if (!(t->flags & LB_TENSOR_VIEW)) free(t->data);
-    if (t->grad) lb_tensor_free(t->grad);
+    if (!(t->flags & LB_TENSOR_VIEW)) {
+        if (t->device == LB_CUDA)
+            lb_cuda_free_ptr(t->data);
+        else
+            free(t->data);
+    }
+    lb_tensor_free(t->grad);
+    lb_tensor_free(t->lowp);
     free(t);
 }
 
@@ -82,6 +108,10 @@ char *lb_tensor_shape_str(const lb_tensor *t, char *buf, size_t n)
     if (off < n) snprintf(buf + off, n - off, ")");
     return buf;
 }
+
+const char *lb_device_name(lb_device dev) { return dev == LB_CUDA ? "cuda" : "cpu"; }
+
+bool lb_dtype_is_float(lb_dtype dt) { return dt == LB_F32 || dt == LB_BF16 || dt == LB_F16; }
 
 float *lb_tensor_f32(const lb_tensor *t)
 {

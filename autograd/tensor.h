@@ -6,8 +6,22 @@
  * state) is heap-allocated and freed with lb_tensor_free(). Gradients share
  * the lifetime of the tensor they belong to.
  *
+ * Devices and dtypes. On the CPU every op reads and writes f32 (the CPU path
+ * is the specification). On CUDA:
+ *   - activations (step tensors an op makes) are bf16, and so are their
+ *     grads; an op's output has the dtype of its first input;
+ *   - parameters are persistent f32 "master" tensors with f32 grads;
+ *   - a GEMM reads a parameter through `lowp`, a persistent bf16 copy made
+ *     and refreshed by lb_param_refresh_lowp() (ctx.h) after each update;
+ *     small parameters (norm weights, biases) are read as f32 directly;
+ *   - a grad always has its tensor's device, and on CUDA its dtype (so f32
+ *     step tensors, e.g. a loss, get f32 grads); on the CPU grads are f32;
+ *   - every kernel computes in fp32 registers: bf16 loads and stores, fp32
+ *     arithmetic and accumulation.
+ *
  * This file is not the op library (see ops.h) and does no arithmetic beyond
- * dtype conversion.
+ * dtype conversion. Step tensors on a device and transfers between devices
+ * take the context and are declared in ctx.h.
  */
 #ifndef LB_TENSOR_H
 #define LB_TENSOR_H
@@ -15,6 +29,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define LB_MAX_DIMS 4
 
@@ -48,9 +66,12 @@ typedef struct lb_tensor {
     void *data;
     int flags;
     bool requires_grad;
-    struct lb_tensor *grad;   /* same shape, f32; NULL until backward reaches it */
+    struct lb_tensor *grad;   /* same shape and device; f32 on the CPU, t's dtype
+                                 on CUDA; NULL until backward reaches it */
     struct lb_node *node;     /* the tape node that produced this tensor, or NULL */
     const char *name;         /* optional, borrowed (parameters use it) */
+    struct lb_tensor *lowp;   /* CUDA parameters: persistent bf16 copy the GEMMs
+                                 read (lb_param_refresh_lowp); owned, else NULL */
 } lb_tensor;
 
 /* lb_dtype_size: bytes per element of `dt`. */
@@ -69,8 +90,14 @@ size_t lb_tensor_nbytes(const lb_tensor *t);
  * the allocation fails. The caller owns it and frees it with lb_tensor_free. */
 lb_tensor *lb_tensor_alloc(lb_dtype dt, int ndim, const int64_t *shape);
 
-/* lb_tensor_free: frees a persistent tensor, its data (unless a view) and its
- * grad. NULL is allowed. */
+/* lb_tensor_alloc_dev: a persistent tensor on `dev` with zeroed data (CPU:
+ * lb_tensor_alloc). On CUDA the data comes from cudaMalloc; running out of
+ * GPU memory prints what was asked and what is free, then exits(1). NULL
+ * when the host allocation of the struct fails. Free with lb_tensor_free. */
+lb_tensor *lb_tensor_alloc_dev(lb_device dev, lb_dtype dt, int ndim, const int64_t *shape);
+
+/* lb_tensor_free: frees a persistent tensor, its data (unless a view; on the
+ * tensor's device), its grad and its lowp copy. NULL is allowed. */
 void lb_tensor_free(lb_tensor *t);
 
 /* lb_tensor_same_shape: true when ndim and every dim agree. */
@@ -78,6 +105,12 @@ bool lb_tensor_same_shape(const lb_tensor *a, const lb_tensor *b);
 
 /* lb_tensor_shape_str: writes "(2, 3, 4)" into buf; returns buf. */
 char *lb_tensor_shape_str(const lb_tensor *t, char *buf, size_t n);
+
+/* lb_device_name: "cpu" or "cuda". */
+const char *lb_device_name(lb_device dev);
+
+/* lb_dtype_is_float: f32, bf16 or f16. */
+bool lb_dtype_is_float(lb_dtype dt);
 
 /* lb_tensor_f32: the data as float*, checking dtype f32 on the CPU. */
 float *lb_tensor_f32(const lb_tensor *t);
@@ -94,5 +127,9 @@ void lb_convert_to_f32(float *dst, const void *src, lb_dtype dt, size_t n);
 
 /* lb_convert_from_f32: converts n floats to dtype `dt` (f32, bf16, f16). */
 void lb_convert_from_f32(void *dst, const float *src, lb_dtype dt, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
