@@ -7,10 +7,11 @@
  * Weights. w^ = dequant(quant(w)) on the quantizer's grid (quantizer.h),
  * same shape as w. Backward (ACCUMULATES, like every op):
  *   dW += dW^ where the code was not clipped: the pre-clamp code
- *         r = round(w/s) + z lies in [0, 2^b - 1] (int and ggml grids; the
- *         value grids nf4/fp4/fp8 never clip, absmax maps into range), else
- *         nothing (torchao's masked straight-through estimator). The scale's
- *         own dependence on w (minmax, mse, absmax) is not differentiated.
+ *         r = round(w/s) + z lies in [0, 2^b - 1], else nothing (int grids:
+ *         torchao's masked straight-through estimator). The value grids
+ *         nf4/fp4/fp8 and the ggml presets pass every element (their absmax
+ *         or min-max scale covers the block). The scale's own dependence on
+ *         w (minmax, mse, absmax) is not differentiated.
  *   lsq:  ds += g * sum_group dW^ * (q - z - w/s)   inside,
  *                             dW^ * (0 - z) or (2^b-1 - z) when clipped low/high
  *         (Esser et al. 2020), g = 1 / sqrt(N_group * Qp), N_group = elements

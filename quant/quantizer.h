@@ -109,6 +109,14 @@ int lb_quantizer_params(lb_quantizer *q, lb_tensor **out, int max);
 void lb_quantizer_codes(const lb_quantizer *q, const lb_tensor *w, uint8_t *codes, float *scales,
                         float *zeros);
 
+/* lb_quantizer_run: the one place the forward's numbers are made, shared by
+ * lb_fake_quant_weight and lb_quantizer_codes: for the weight data w
+ * (rows*cols floats) writes the scales and zeros it uses into s and z
+ * (out*G floats each; z is written 0 for the value grids) and, when not
+ * NULL, w^ into out and the codes into codes. */
+void lb_quantizer_run(const lb_quantizer *q, const float *w, float *s, float *z, float *out,
+                      uint8_t *codes);
+
 /* lb_quantizer_observe: calibration of an int8:tensor static/pact
  * quantizer: act_absmax = max(act_absmax, max |x|) over a batch x (any
  * shape, CPU f32); sets act_scale = absmax / 127 (static) or alpha =
