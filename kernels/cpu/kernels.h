@@ -253,4 +253,82 @@ void lb_cpu_concat_fwd(const float *a, const float *b, float *out, int64_t outer
 void lb_cpu_concat_bwd(const float *dout, float *da, float *db, int64_t outer,
                        int64_t Da, int64_t Db, int64_t inner);
 
+/* ---- quant.c ----------------------------------------------------------------
+ * Fake-quant loops (QAT): the row-parallel, table-driven twin of the scalar
+ * reference in quant/grid.c, which is the specification of every grid (the
+ * formulas are written down in quant/grid.h). A weight (rows, cols) is cut
+ * into groups of `group` consecutive columns of one row, or is one group
+ * (`tensor`); scale/zero arrays are (rows, cols / group) or one element.
+ * round() is nearest-even; nothing here depends on the thread count. */
+
+typedef struct lb_cpu_qlayout {
+    int64_t rows, cols;
+    int64_t group;      /* columns per scale (cols for per-channel) */
+    bool tensor;        /* one scale for the whole weight */
+} lb_cpu_qlayout;
+
+typedef enum lb_cpu_qgrid { LB_CPU_QGRID_NF4 = 0, LB_CPU_QGRID_FP4, LB_CPU_QGRID_FP8 } lb_cpu_qgrid;
+
+typedef enum lb_cpu_ggml {
+    LB_CPU_GGML_Q4_0 = 0, LB_CPU_GGML_Q4_1, LB_CPU_GGML_Q5_0, LB_CPU_GGML_Q5_1, LB_CPU_GGML_Q8_0
+} lb_cpu_ggml;
+
+/* lb_cpu_quant_int_params: int<bits> min-max (mse: the 81-ratio clip
+ * search) scale and zero of every group, rounded to fp16 when f16.
+ * OVERWRITES s and z. */
+void lb_cpu_quant_int_params(const float *w, lb_cpu_qlayout L, int bits, bool sym, bool f16,
+                             bool mse, float *s, float *z);
+
+/* lb_cpu_quant_absmax_params: s = max|x| / vmax per group (1 for an
+ * all-zero group), rounded to fp16 when f16. OVERWRITES s. */
+void lb_cpu_quant_absmax_params(const float *w, lb_cpu_qlayout L, float vmax, bool f16, float *s);
+
+/* lb_cpu_fake_quant_int_fwd: q = clamp(round(w/s) + z, 0, 2^bits - 1),
+ * out = s * (q - z). OVERWRITES out and codes; either may be NULL. */
+void lb_cpu_fake_quant_int_fwd(const float *w, const float *s, const float *z, lb_cpu_qlayout L,
+                               int bits, float *out, uint8_t *codes);
+
+/* lb_cpu_fake_quant_int_bwd: with r = round(w/s) + z: ACCUMULATES
+ * dw += dout where 0 <= r <= maxq; ds[group] += g * sum dout * (q - z -
+ * (inside ? w/s : 0)) (LSQ); dz[group] += g * sum dout * (inside ? 0 : -s)
+ * (LSQ+). dw, ds, dz may each be NULL. */
+void lb_cpu_fake_quant_int_bwd(const float *w, const float *s, const float *z, const float *dout,
+                               lb_cpu_qlayout L, int bits, float g, float *dw, float *ds,
+                               float *dz);
+
+/* lb_cpu_fake_quant_lut_fwd: nf4 / fp4 / fp8 (e4m3fn) codes of w/s and
+ * out = s * value(code). OVERWRITES out and codes; either may be NULL. */
+void lb_cpu_fake_quant_lut_fwd(lb_cpu_qgrid grid, const float *w, const float *s,
+                               lb_cpu_qlayout L, float *out, uint8_t *codes);
+
+/* lb_cpu_fake_quant_ggml_fwd: ggml's reference quantizer per block of 32
+ * along each row (cols % 32 == 0), dequantized with the fp16 scale.
+ * OVERWRITES out, codes, s (fp16-rounded d) and z (8/16/128, or the fp16
+ * min of q4_1/q5_1), each (rows, cols/32) or (rows, cols); any may be NULL. */
+void lb_cpu_fake_quant_ggml_fwd(lb_cpu_ggml type, const float *w, int64_t rows, int64_t cols,
+                                float *out, uint8_t *codes, float *s, float *z);
+
+/* lb_cpu_fake_quant_act_token_fwd: per row s = max|x| / 127 (1 when 0),
+ * out = s * clamp(round(x/s), -127, 127). OVERWRITES out. */
+void lb_cpu_fake_quant_act_token_fwd(const float *x, float *out, int64_t rows, int64_t cols);
+
+/* lb_cpu_fake_quant_act_static_fwd: out = s * clamp(round(x/s), -128, 127).
+ * OVERWRITES out. */
+void lb_cpu_fake_quant_act_static_fwd(const float *x, float *out, int64_t n, float s);
+
+/* lb_cpu_fake_quant_act_static_bwd: ACCUMULATES dx += dout where
+ * -128 <= round(x/s) <= 127. */
+void lb_cpu_fake_quant_act_static_bwd(const float *x, const float *dout, float *dx, int64_t n,
+                                      float s);
+
+/* lb_cpu_fake_quant_act_pact_fwd: s = alpha / 127,
+ * out = s * round(clamp(x, -alpha, alpha) / s). OVERWRITES out. */
+void lb_cpu_fake_quant_act_pact_fwd(const float *x, float *out, int64_t n, float alpha);
+
+/* lb_cpu_fake_quant_act_pact_bwd: ACCUMULATES dx += dout where |x| < alpha
+ * (dx may be NULL) and returns sum of dout * sign(x) where |x| >= alpha
+ * (the alpha grad), summed in double in a fixed order. */
+double lb_cpu_fake_quant_act_pact_bwd(const float *x, const float *dout, float *dx, int64_t n,
+                                      float alpha);
+
 #endif
