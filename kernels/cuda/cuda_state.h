@@ -48,6 +48,7 @@ typedef struct lb_cuda_state {
     size_t n_step, cap_step;
     size_t step_bytes, step_peak;
     bool sync_each;               /* LOWBIT_CUDA_SYNC=1: sync after every launch */
+    void *gemm_cache;             /* gemm.cu plan cache (lb_cuda_gemm_cache_free) */
 } lb_cuda_state;
 
 /* lb_cuda_state_of: ctx's backend state; aborts when ctx has none (a CUDA

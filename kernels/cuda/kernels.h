@@ -200,9 +200,11 @@ static inline void lb_cuda_add_scalar(lb_ctx *ctx, void *x, float v, int64_t n, 
 
 /* lb_cuda_gemm_fwd: c[z] (M, N) = op(a[z]) @ op(b[z]) for z < batch, op =
  * transpose when ta / tb; a[z] is (M, K) [(K, M) with ta], b[z] (K, N)
- * [(N, K) with tb]; shared_b: one b for every z. c bf16. OVERWRITES c. */
+ * [(N, K) with tb]; shared_b: one b for every z. c of dtype c_type (bf16
+ * for activations, or f32). OVERWRITES c. */
 void lb_cuda_gemm_fwd(lb_ctx *ctx, bool ta, bool tb, int64_t batch, bool shared_b,
-                      int64_t M, int64_t N, int64_t K, const void *a, const void *b, void *c);
+                      int64_t M, int64_t N, int64_t K, const void *a, const void *b, void *c,
+                      lb_dtype c_type);
 
 /* lb_cuda_gemm_bwd: given dc (bf16, c's shape), ACCUMULATES da += the grad
  * of a (a's stored layout, dtype da_type: bf16 or f32) and db += the grad of
@@ -212,10 +214,11 @@ void lb_cuda_gemm_bwd(lb_ctx *ctx, bool ta, bool tb, int64_t batch, bool shared_
                       int64_t M, int64_t N, int64_t K, const void *a, const void *b,
                       const void *dc, void *da, lb_dtype da_type, void *db, lb_dtype db_type);
 
-/* lb_cuda_linear_fwd: y (M, N) bf16 = x (M, K) @ w (N, K)^T + bias (N, f32,
- * fused as cuBLASLt's bias epilogue), bias may be NULL. OVERWRITES y. */
+/* lb_cuda_linear_fwd: y (M, N) = x (M, K) @ w (N, K)^T + bias (N, f32,
+ * fused as cuBLASLt's bias epilogue), bias may be NULL; y of dtype y_type
+ * (bf16 for activations, or f32). OVERWRITES y. */
 void lb_cuda_linear_fwd(lb_ctx *ctx, const void *x, const void *w, const float *bias, void *y,
-                        int64_t M, int64_t N, int64_t K);
+                        lb_dtype y_type, int64_t M, int64_t N, int64_t K);
 
 /* lb_cuda_linear_bwd: ACCUMULATES dx (M, K, dtype dx_type) += dy @ w,
  * dw (N, K, dtype dw_type: f32 for a parameter's master grad, written by
@@ -240,7 +243,7 @@ void lb_cuda_gemm_cache_free(void *cache);
 #else
 static inline void lb_cuda_gemm_fwd(lb_ctx *ctx, bool ta, bool tb, int64_t batch, bool shared_b,
                                     int64_t M, int64_t N, int64_t K, const void *a, const void *b,
-                                    void *c)
+                                    void *c, lb_dtype c_type)
 {
     lb_cuda_absent("lb_cuda_gemm_fwd");
 }
@@ -252,7 +255,7 @@ static inline void lb_cuda_gemm_bwd(lb_ctx *ctx, bool ta, bool tb, int64_t batch
     lb_cuda_absent("lb_cuda_gemm_bwd");
 }
 static inline void lb_cuda_linear_fwd(lb_ctx *ctx, const void *x, const void *w, const float *bias,
-                                      void *y, int64_t M, int64_t N, int64_t K)
+                                      void *y, lb_dtype y_type, int64_t M, int64_t N, int64_t K)
 {
     lb_cuda_absent("lb_cuda_linear_fwd");
 }

@@ -9,6 +9,7 @@
 
 #include "kernels/cuda/cuda.h"
 #include "kernels/cuda/cuda_state.h"
+#include "kernels/cuda/kernels.h"
 
 #ifndef LB_CUDA_ARCHS
 #define LB_CUDA_ARCHS "?"
@@ -98,6 +99,7 @@ void lb_cuda_free(lb_ctx *ctx)
     lb_cuda_step_end(ctx);
     LB_CUDA_CHECK(cudaStreamSynchronize(s->stream));
     LB_CUDA_CHECK(cudaMemPoolTrimTo(s->pool, 0));
+    lb_cuda_gemm_cache_free(s->gemm_cache);
     lb_cuda_free_ptr(s->lt_workspace);
     LB_CUDNN_CHECK(cudnnDestroy(s->cudnn));
     LB_CUBLAS_CHECK(cublasLtDestroy(s->lt));
