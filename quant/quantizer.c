@@ -75,12 +75,17 @@ void lb_quantizer_run(const lb_quantizer *q, const float *w, float *s, float *z,
 static lb_status name_params(lb_quantizer *q, const char *name)
 {
     snprintf(q->name, sizeof q->name, "%s", name ? name : "(unnamed)");
-    int a = snprintf(q->scale_name, sizeof q->scale_name, "%s.%s", q->name,
-                     q->spec.role == LB_QROLE_ACT ? "aq_alpha" : "wq_scale");
-    int b = snprintf(q->zero_name, sizeof q->zero_name, "%s.wq_zero", q->name);
-    if (a >= (int)sizeof q->scale_name || b >= (int)sizeof q->zero_name)
+    if (name && strlen(name) >= sizeof q->name)
         return lb_errorf(LB_ERR_ARG, "quantizer: layer name \"%s\" is too long (max %d)", name,
-                         LB_QUANT_NAME_MAX - 16);
+                         LB_QUANT_NAME_MAX - 1);
+    size_t n = strlen(q->name) + 16;
+    q->scale_name = malloc(n);
+    q->zero_name = malloc(n);
+    if (!q->scale_name || !q->zero_name)
+        return lb_errorf(LB_ERR_OOM, "quantizer %s: out of memory", q->name);
+    snprintf(q->scale_name, n, "%s.%s", q->name,
+             q->spec.role == LB_QROLE_ACT ? "aq_alpha" : "wq_scale");
+    snprintf(q->zero_name, n, "%s.wq_zero", q->name);
     return lb_ok();
 }
 
@@ -107,8 +112,9 @@ static lb_status check_weight(const lb_quantizer *q, const lb_tensor *w, const c
     return lb_ok();
 }
 
-lb_status lb_quantizer_init(lb_quantizer *q, const lb_qspec *spec, const lb_tensor *w,
-                            const char *name)
+/* init_weight: lb_quantizer_init without the cleanup on failure. */
+static lb_status init_weight(lb_quantizer *q, const lb_qspec *spec, const lb_tensor *w,
+                             const char *name)
 {
     char sbuf[LB_QSPEC_STR_MAX];
     memset(q, 0, sizeof *q);
@@ -132,7 +138,6 @@ lb_status lb_quantizer_init(lb_quantizer *q, const lb_qspec *spec, const lb_tens
     float *ztmp = has_zero ? NULL : calloc((size_t)n_scales(q), sizeof(float));
     if (!q->scales || (has_zero && !q->zeros) || (!has_zero && !ztmp)) {
         free(ztmp);
-        lb_quantizer_free(q);
         return lb_errorf(LB_ERR_OOM, "layer %s: out of memory for the quantizer's scales", q->name);
     }
     float *z = has_zero ? q->zeros->data : ztmp;
@@ -152,8 +157,16 @@ lb_status lb_quantizer_init(lb_quantizer *q, const lb_qspec *spec, const lb_tens
     return lb_ok();
 }
 
-lb_status lb_quantizer_init_act(lb_quantizer *q, const lb_qspec *spec, const char *name,
-                                float pact_alpha0)
+lb_status lb_quantizer_init(lb_quantizer *q, const lb_qspec *spec, const lb_tensor *w,
+                            const char *name)
+{
+    lb_status st = init_weight(q, spec, w, name);
+    if (lb_failed(&st)) lb_quantizer_free(q);
+    return st;
+}
+
+static lb_status init_act(lb_quantizer *q, const lb_qspec *spec, const char *name,
+                          float pact_alpha0)
 {
     memset(q, 0, sizeof *q);
     q->spec = *spec;
@@ -174,13 +187,24 @@ lb_status lb_quantizer_init_act(lb_quantizer *q, const lb_qspec *spec, const cha
     return lb_ok();
 }
 
+lb_status lb_quantizer_init_act(lb_quantizer *q, const lb_qspec *spec, const char *name,
+                                float pact_alpha0)
+{
+    lb_status st = init_act(q, spec, name, pact_alpha0);
+    if (lb_failed(&st)) lb_quantizer_free(q);
+    return st;
+}
+
 void lb_quantizer_free(lb_quantizer *q)
 {
     if (!q) return;
     lb_tensor_free(q->scales);
     lb_tensor_free(q->zeros);
     lb_tensor_free(q->alpha);
+    free(q->scale_name);
+    free(q->zero_name);
     q->scales = q->zeros = q->alpha = NULL;
+    q->scale_name = q->zero_name = NULL;
 }
 
 int lb_quantizer_params(lb_quantizer *q, lb_tensor **out, int max)

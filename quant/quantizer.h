@@ -57,8 +57,9 @@ extern "C" {
 typedef struct lb_quantizer {
     lb_qspec spec;
     char name[LB_QUANT_NAME_MAX];        /* the weight's / site's name, for messages */
-    char scale_name[LB_QUANT_NAME_MAX];  /* "<name>.wq_scale" / "<name>.aq_alpha" */
-    char zero_name[LB_QUANT_NAME_MAX];   /* "<name>.wq_zero" */
+    char *scale_name;      /* "<name>.wq_scale" / "<name>.aq_alpha", owned (heap,
+                              so the struct may be moved: the tensors' names point here) */
+    char *zero_name;       /* "<name>.wq_zero", owned */
     int64_t rows, cols;    /* weight shape (out, in); activations: 0 */
     int64_t group;         /* elements per scale along `in` (ch: in; tensor: in) */
     int64_t n_groups;      /* scales per row: in / group (tensor: 1) */
