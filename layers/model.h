@@ -11,6 +11,16 @@
 #include "autograd/ops.h"
 #include "layers/config.h"
 
+struct lb_quantizer;   /* quant/quantizer.h */
+
+/* The linears of a block, indexing its per-linear quantizers. Llama uses
+ * Q, K, V, O, GATE, UP, DOWN; GPT-2 uses QKV (c_attn), O (c_proj), UP
+ * (c_fc), DOWN (mlp c_proj). */
+typedef enum lb_linear_id {
+    LB_LIN_Q = 0, LB_LIN_K, LB_LIN_V, LB_LIN_QKV, LB_LIN_O, LB_LIN_GATE, LB_LIN_UP, LB_LIN_DOWN,
+    LB_LIN_COUNT
+} lb_linear_id;
+
 typedef struct lb_block {
     /* Llama family */
     lb_tensor *attn_norm;          /* (C) */
@@ -22,7 +32,29 @@ typedef struct lb_block {
     /* GPT-2 (weights stored in nn.Linear layout (out, in): Conv1D transposed at load) */
     lb_tensor *ln1_b, *ln2_b;      /* with attn_norm / mlp_norm as the LayerNorm weights */
     lb_tensor *w_qkv, *b_qkv;      /* (3C, C), (3C) */
+    /* fake quantization (QAT and PTQ runs; NULL = full precision): each
+     * linear uses lb_fake_quant_weight(w, wquant[id]) as its weight and
+     * lb_fake_quant_act(x, aquant[id]) as its input. Borrowed from m->quant. */
+    struct lb_quantizer *wquant[LB_LIN_COUNT];
+    struct lb_quantizer *aquant[LB_LIN_COUNT];
 } lb_block;
+
+/* lb_block_linear_weight: the weight of linear `id` of block b, or NULL
+ * when the family has no such linear. */
+static inline lb_tensor *lb_block_linear_weight(const lb_block *b, lb_linear_id id)
+{
+    switch (id) {
+    case LB_LIN_Q: return b->wq;
+    case LB_LIN_K: return b->wk;
+    case LB_LIN_V: return b->wv;
+    case LB_LIN_QKV: return b->w_qkv;
+    case LB_LIN_O: return b->wo;
+    case LB_LIN_GATE: return b->w_gate;
+    case LB_LIN_UP: return b->w_up;
+    case LB_LIN_DOWN: return b->w_down;
+    default: return NULL;
+    }
+}
 
 typedef struct lb_model {
     lb_model_config cfg;
@@ -32,17 +64,12 @@ typedef struct lb_model {
     lb_tensor *norm_w, *norm_b;    /* final norm (norm_b GPT-2 only) */
     lb_tensor *lm_head;            /* (V, C); == tok_emb when tied */
     float *inv_freq;               /* (hd/2), Llama family */
+    struct lb_quantizer *emb_quant;/* fake-quant of tok_emb as the embedding reads it, or NULL */
+    void *quant;                   /* owner of every attached quantizer (train/run_quant.h), or NULL; */
+    void (*quant_free)(void *quant); /* released by lb_model_free through this */
     lb_tensor **params;            /* every distinct parameter, in HF state-dict order */
     const char **param_names;      /* HF tensor names (GPT-2: with "transformer.") */
     int n_params;
-    /* where the parameters live; on CUDA everything long-lived is one
-     * planned allocation (lb_model_to): */
-    lb_device device;
-    void *plan;                    /* the allocation, or NULL (CPU) */
-    size_t plan_bytes;
-    float *grad_base;              /* every grad, contiguous, grad_floats floats (for zeroing) */
-    int64_t grad_floats;
-    float *opt_state;              /* AdamW m then v (lb_adamw_init's layout), or NULL */
 } lb_model;
 
 /* lb_model_load: reads `dir`. Every expected tensor must be present with the
@@ -65,47 +92,6 @@ lb_status lb_model_save(const lb_model *m, const char *dir, lb_dtype dtype);
 
 void lb_model_free(lb_model *m);
 
-/* ---- the model on a device (model_device.c) ---------------------------------- */
-
-/* Planned buffers give each tensor a slot of lb_plan_pad(numel) elements (a
- * multiple of 128), so every tensor starts at least 256-byte aligned. */
-static inline int64_t lb_plan_pad(int64_t n) { return (n + 127) & ~(int64_t)127; }
-
-enum {
-    LB_PLAN_GRADS = 1 << 0,        /* f32 grads for every parameter */
-    LB_PLAN_OPTIM = 1 << 1,        /* AdamW m and v (f32) */
-    LB_PLAN_TRAIN = LB_PLAN_GRADS | LB_PLAN_OPTIM,
-};
-
-/* lb_model_to_plan: moves every parameter of the CPU model m to `dev`. For
- * LB_CUDA: sizes are computed first, then ONE device allocation holds the
- * f32 master weights, (with `what`) their f32 grads and the AdamW state, and
- * the persistent bf16 copies (t->lowp) the GEMMs read (2-D weights a linear
- * uses: every 2-D parameter but an untied token embedding and GPT-2's
- * position table); each tensor struct stays where it is (so the model's
- * slots stay valid) and points into the plan; the host copies are freed.
- * Prints the memory plan (MiB of each part) to stderr unless quiet.
- * LB_CPU on a CPU model does nothing; moving back to the CPU is
- * LB_ERR_UNSUPPORTED. */
-lb_status lb_model_to_plan(lb_ctx *ctx, lb_model *m, lb_device dev, unsigned what, bool quiet);
-
-/* lb_model_to: lb_model_to_plan for training (grads and optimizer state),
- * printing the plan. */
-lb_status lb_model_to(lb_ctx *ctx, lb_model *m, lb_device dev);
-
-/* lb_model_init_random_dev: lb_model_init_random built directly on `dev`
- * (CUDA: in the planned allocation, filled by a kernel that runs the same
- * documented RNG, so the weights equal the CPU init's up to a rare 1-ulp
- * difference of the device's double-precision log/cos). */
-lb_status lb_model_init_random_dev(lb_ctx *ctx, lb_model *m, const lb_model_config *cfg, uint64_t seed,
-                                   lb_device dev, unsigned what, bool quiet);
-
-/* lb_model_zero_grad: OVERWRITES every parameter grad with zeros (CUDA: one
- * memset over the plan's grads; CPU: each existing grad). */
-void lb_model_zero_grad(lb_ctx *ctx, lb_model *m);
-
-/* On a CUDA model the cache lives on the GPU in bf16 (the activations'
- * dtype there), and appending is a device copy. */
 typedef struct lb_kv_cache {
     int64_t max_len;               /* positions held */
     int64_t len;                   /* positions filled */
@@ -115,9 +101,7 @@ typedef struct lb_kv_cache {
 lb_status lb_kv_cache_init(lb_kv_cache *kv, const lb_model *m, int64_t max_len);
 void lb_kv_cache_free(lb_kv_cache *kv);
 
-/* lb_model_forward: logits (B, T, V) for ids (B, T) i32 (on any device: ids
- * are copied to the model's; logits are on the model's device, bf16 on
- * CUDA). Without a cache
+/* lb_model_forward: logits (B, T, V) for ids (B, T) i32. Without a cache
  * (kv NULL) positions are 0..T-1. With a cache (B must be 1) positions are
  * kv->len .. kv->len+T-1, the new keys/values are appended and kv->len grows
  * by T (kv->len + T > kv->max_len is a caller bug: LB_CHECK). Differentiable
