@@ -67,6 +67,7 @@ lb_tensor *lb_gpt2_hidden(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_
     lb_tensor *pos = lb_tensor_new(ctx, LB_I32, LB_SHAPE(1, T)); /* (1, T) */
     int32_t *p = pos->data;
     for (int64_t t = 0; t < T; t++) p[t] = (int32_t)(pos0 + t);
+    if (m->device != LB_CPU) pos = lb_tensor_to(ctx, pos, m->device, LB_I32);
 
     lb_tensor *x = lb_embedding(ctx, embed_table(ctx, m), ids);            /* (B, T, C) */
     lb_tensor *pe = lb_embedding(ctx, m->pos_emb, pos);           /* (1, T, C) */

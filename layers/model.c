@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/cuda/cuda.h"
 #include "layers/model_internal.h"
 
 /* ---- the parameter table ---------------------------------------------------- */
@@ -225,8 +226,9 @@ void lb_model_free_partial(lb_model *m, const lb_param_spec *specs, int n)
 void lb_model_free(lb_model *m)
 {
     if (!m) return;
-    for (int i = 0; i < m->n_params; i++) lb_tensor_free(m->params[i]);
     if (m->quant_free) m->quant_free(m->quant); /* attached quantizers (QAT / PTQ runs) */
+    for (int i = 0; i < m->n_params; i++) lb_tensor_free(m->params[i]);
+    if (m->plan) lb_cuda_free_ptr(m->plan); /* the device plan the tensors pointed into */
     free_names(m);
     free(m->blocks);
     memset(m, 0, sizeof *m);
@@ -237,6 +239,7 @@ void lb_model_free(lb_model *m)
 lb_tensor *lb_model_hidden(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_cache *kv)
 {
     LB_CHECKF(ids->dtype == LB_I32 && ids->ndim == 2, "model input must be (B, T) i32 token ids");
+    if (ids->device != m->device) ids = lb_tensor_to(ctx, ids, m->device, LB_I32); /* ids follow the model */
     int64_t pos0 = 0;
     if (kv) {
         LB_CHECKF(ids->shape[0] == 1, "a KV cache holds one sequence (B = 1), got B = %lld",

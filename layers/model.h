@@ -70,6 +70,14 @@ typedef struct lb_model {
     lb_tensor **params;            /* every distinct parameter, in HF state-dict order */
     const char **param_names;      /* HF tensor names (GPT-2: with "transformer.") */
     int n_params;
+    /* where the parameters live; on CUDA everything long-lived is one
+     * planned allocation (lb_model_to): */
+    lb_device device;
+    void *plan;                    /* the allocation, or NULL (CPU) */
+    size_t plan_bytes;
+    float *grad_base;              /* every grad, contiguous, grad_floats floats (for zeroing) */
+    int64_t grad_floats;
+    float *opt_state;              /* AdamW m then v (lb_adamw_init's layout), or NULL */
 } lb_model;
 
 /* lb_model_load: reads `dir`. Every expected tensor must be present with the
@@ -92,6 +100,47 @@ lb_status lb_model_save(const lb_model *m, const char *dir, lb_dtype dtype);
 
 void lb_model_free(lb_model *m);
 
+/* ---- the model on a device (model_device.c) ---------------------------------- */
+
+/* Planned buffers give each tensor a slot of lb_plan_pad(numel) elements (a
+ * multiple of 128), so every tensor starts at least 256-byte aligned. */
+static inline int64_t lb_plan_pad(int64_t n) { return (n + 127) & ~(int64_t)127; }
+
+enum {
+    LB_PLAN_GRADS = 1 << 0,        /* f32 grads for every parameter */
+    LB_PLAN_OPTIM = 1 << 1,        /* AdamW m and v (f32) */
+    LB_PLAN_TRAIN = LB_PLAN_GRADS | LB_PLAN_OPTIM,
+};
+
+/* lb_model_to_plan: moves every parameter of the CPU model m to `dev`. For
+ * LB_CUDA: sizes are computed first, then ONE device allocation holds the
+ * f32 master weights, (with `what`) their f32 grads and the AdamW state, and
+ * the persistent bf16 copies (t->lowp) the GEMMs read (2-D weights a linear
+ * uses: every 2-D parameter but an untied token embedding and GPT-2's
+ * position table); each tensor struct stays where it is (so the model's
+ * slots stay valid) and points into the plan; the host copies are freed.
+ * Prints the memory plan (MiB of each part) to stderr unless quiet.
+ * LB_CPU on a CPU model does nothing; moving back to the CPU is
+ * LB_ERR_UNSUPPORTED. */
+lb_status lb_model_to_plan(lb_ctx *ctx, lb_model *m, lb_device dev, unsigned what, bool quiet);
+
+/* lb_model_to: lb_model_to_plan for training (grads and optimizer state),
+ * printing the plan. */
+lb_status lb_model_to(lb_ctx *ctx, lb_model *m, lb_device dev);
+
+/* lb_model_init_random_dev: lb_model_init_random built directly on `dev`
+ * (CUDA: in the planned allocation, filled by a kernel that runs the same
+ * documented RNG, so the weights equal the CPU init's up to a rare 1-ulp
+ * difference of the device's double-precision log/cos). */
+lb_status lb_model_init_random_dev(lb_ctx *ctx, lb_model *m, const lb_model_config *cfg, uint64_t seed,
+                                   lb_device dev, unsigned what, bool quiet);
+
+/* lb_model_zero_grad: OVERWRITES every parameter grad with zeros (CUDA: one
+ * memset over the plan's grads; CPU: each existing grad). */
+void lb_model_zero_grad(lb_ctx *ctx, lb_model *m);
+
+/* On a CUDA model the cache lives on the GPU in bf16 (the activations'
+ * dtype there), and appending is a device copy. */
 typedef struct lb_kv_cache {
     int64_t max_len;               /* positions held */
     int64_t len;                   /* positions filled */
@@ -101,7 +150,9 @@ typedef struct lb_kv_cache {
 lb_status lb_kv_cache_init(lb_kv_cache *kv, const lb_model *m, int64_t max_len);
 void lb_kv_cache_free(lb_kv_cache *kv);
 
-/* lb_model_forward: logits (B, T, V) for ids (B, T) i32. Without a cache
+/* lb_model_forward: logits (B, T, V) for ids (B, T) i32 (on any device: ids
+ * are copied to the model's; logits are on the model's device, bf16 on
+ * CUDA). Without a cache
  * (kv NULL) positions are 0..T-1. With a cache (B must be 1) positions are
  * kv->len .. kv->len+T-1, the new keys/values are appended and kv->len grows
  * by T (kv->len + T > kv->max_len is a caller bug: LB_CHECK). Differentiable

@@ -41,11 +41,16 @@ static uint64_t fnv1a64(const char *s)
     return h;
 }
 
+uint64_t lb_init_stream_state(uint64_t seed, const char *name)
+{
+    uint64_t s0 = seed ^ fnv1a64(name);
+    return splitmix64(&s0);
+}
+
 /* fill_normal: x[0..n) ~ N(0, std^2) from the stream of `name`. */
 static void fill_normal(float *x, int64_t n, uint64_t seed, const char *name, float std)
 {
-    uint64_t s0 = seed ^ fnv1a64(name);
-    uint64_t state = splitmix64(&s0);
+    uint64_t state = lb_init_stream_state(seed, name);
     const double two_pi = 6.283185307179586476925286766559;
     for (int64_t i = 0; i < n; i += 2) {
         double u1 = (double)((splitmix64(&state) >> 11) + 1) * 0x1.0p-53; /* (0, 1] */

@@ -45,6 +45,11 @@ lb_status lb_model_finish(lb_model *m, const lb_param_spec *specs, int n);
  * *m is zeroed. */
 void lb_model_free_partial(lb_model *m, const lb_param_spec *specs, int n);
 
+/* lb_init_stream_state: the splitmix64 state model_init.c's normal stream
+ * for tensor `name` starts from (after seeding); the device init
+ * (model_device.c) runs the same stream from it. */
+uint64_t lb_init_stream_state(uint64_t seed, const char *name);
+
 /* The families' forward passes up to and including the final norm:
  * ids (B, T) i32 -> (B, T, C). Positions start at pos0 (kv->len with a
  * cache); they do not advance kv->len (lb_model_hidden does). */

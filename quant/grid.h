@@ -44,7 +44,9 @@
  *
  * ggml presets, one block of 32 (FORMATS §5.3, ggml quantize_row_*_ref):
  *   codes come from the fp32 scale, the stored fp16 scale dequantizes:
- *   q4_0/q5_0: m = the signed value of largest |x| (first wins), d = m / -8
+ *   q4_0/q5_0: m = the signed value of largest |x| (first wins; m starts at +0
+ *     and is replaced only when |x| > amax, so a block of zeros stores d = -0
+ *     as ggml's C does; gguf-py stores +0 when x[0] is -0), d = m / -8
  *     (-16), id = d ? 1/d : 0, code = min(15 (31), (int8)(x*id + 8.5 (16.5)));
  *   q4_1/q5_1: d = (max - min) / 15 (31), code = min(15 (31), (int8)((x -
  *     min)*id + 0.5)), stored min m = fp16(min);

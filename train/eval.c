@@ -74,6 +74,7 @@ static lb_status score_batch(lb_ctx *ctx, const lb_model *m, const lb_token_sour
         lb_tensor *logits = lb_linear(ctx, hc, m->lm_head, NULL);              // (n, V)
         lb_tensor *tc = lb_tensor_new(ctx, LB_I32, LB_SHAPE(n));                 // (n)
         memcpy(tc->data, tg + r, (size_t)n * sizeof *tg);
+        if (logits->device != LB_CPU) tc = lb_tensor_to(ctx, tc, logits->device, LB_I32);
         double sum = 0;
         int64_t cnt = 0;
         lb_cross_entropy(ctx, logits, tc, &sum, &cnt);

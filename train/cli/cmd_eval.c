@@ -115,7 +115,7 @@ static lb_status run(const eval_flags *f, lb_ppl_result *res)
     LB_TRY(lb_cli_ctx_init(&ctx, f->device, f->threads));
     lb_model m;
     lb_tokenizer *tok = NULL;
-    lb_status st = lb_cli_load_model(f->model, f->tokenizer, &m, h5 ? NULL : &tok, f->json);
+    lb_status st = lb_cli_load_model(&ctx, f->model, f->tokenizer, &m, h5 ? NULL : &tok, f->json);
     if (lb_failed(&st)) {
         lb_ctx_free(&ctx);
         return st;

@@ -98,7 +98,8 @@ static lb_status generate(lb_ctx *ctx, const lb_model *m, const lb_tokenizer *to
         lb_tensor *x = lb_tensor_new(ctx, LB_I32, LB_SHAPE(1, T));                 // (1, T)
         memcpy(x->data, *ids + feed_from, (size_t)T * sizeof(int32_t));
         lb_tensor *logits = lb_model_forward(ctx, m, x, &kv);                       // (1, T, V)
-        memcpy(last, (float *)logits->data + (T - 1) * V, (size_t)V * sizeof *last);
+        lb_tensor *row = T > 1 ? lb_slice(ctx, logits, 1, T - 1, 1) : logits;    // (1, 1, V)
+        lb_tensor_copy_to_host(ctx, row, last); /* from the GPU too, widened to f32 */
         lb_ctx_step_end(ctx);
         if (step == 0) t0 = now_s(); /* decode rate excludes the prompt pass */
         int32_t next = lb_sample(&s, last, V, &rng, work);
@@ -167,7 +168,7 @@ static lb_status run(const gen_flags *f)
     LB_TRY(lb_cli_ctx_init(&ctx, f->device, f->threads));
     lb_model m;
     lb_tokenizer *tok = NULL;
-    lb_status st = lb_cli_load_model(f->model, f->tokenizer, &m, &tok, f->json);
+    lb_status st = lb_cli_load_model(&ctx, f->model, f->tokenizer, &m, &tok, f->json);
     if (lb_failed(&st)) {
         lb_ctx_free(&ctx);
         return st;

@@ -26,76 +26,13 @@
 #include "layers/fileio.h"
 #include "layers/model.h"
 #include "train/cli/commands.h"
+#include "train/cli/presets.h"
 
 typedef struct init_opts {
     const char *config, *out, *dtype, *tokenizer;
     int64_t seed, vocab_size;
     bool force, json;
 } init_opts;
-
-/* ---- presets ------------------------------------------------------------------ */
-
-typedef struct preset {
-    const char *name;
-    const char *about;
-    lb_arch arch;
-    int64_t V, C, I, L, nh, nkv, max_pos;
-    bool tied;
-} preset;
-
-static const preset k_presets[] = {
-    {"llama-tiny", "~0.9M parameters, for tests", LB_ARCH_LLAMA, 2048, 128, 384, 2, 4, 2, 512, false},
-    {"llama-12m", "~12.6M parameters, the CPU benchmark model", LB_ARCH_LLAMA, 8192, 384, 1024, 6, 6, 2, 2048, true},
-    {"llama-30m", "~29M parameters", LB_ARCH_LLAMA, 8192, 512, 1536, 8, 8, 4, 2048, true},
-    {"gpt2-tiny", "~0.7M parameters, for tests", LB_ARCH_GPT2, 2048, 128, 512, 2, 4, 4, 512, true},
-};
-static const int k_n_presets = (int)(sizeof k_presets / sizeof k_presets[0]);
-
-static void preset_config(const preset *p, lb_model_config *c)
-{
-    memset(c, 0, sizeof *c);
-    c->arch = p->arch;
-    snprintf(c->model_type, sizeof c->model_type, "%s", p->arch == LB_ARCH_GPT2 ? "gpt2" : "llama");
-    c->vocab_size = p->V;
-    c->hidden_size = p->C;
-    c->intermediate_size = p->I;
-    c->n_layers = p->L;
-    c->n_heads = p->nh;
-    c->n_kv_heads = p->nkv;
-    c->head_dim = p->C / p->nh;
-    c->max_pos = p->max_pos;
-    c->tie_embeddings = p->tied;
-    c->bos_id = c->eos_id = -1;
-    if (p->arch == LB_ARCH_GPT2) {
-        c->norm_eps = 1e-5;
-        c->gelu = LB_GELU_TANH;
-        c->attention_bias = c->o_bias = c->mlp_bias = true;
-    } else {
-        c->norm_eps = 1e-5;
-        c->rope.type = LB_ROPE_DEFAULT;
-        c->rope.theta = 10000.0;
-    }
-}
-
-static lb_status resolve_config(const char *spec, lb_model_config *c)
-{
-    for (int i = 0; i < k_n_presets; i++)
-        if (!strcmp(spec, k_presets[i].name)) {
-            preset_config(&k_presets[i], c);
-            return lb_ok();
-        }
-    struct stat sb;
-    size_t n = strlen(spec);
-    if (stat(spec, &sb) == 0 || (n > 5 && !strcmp(spec + n - 5, ".json")))
-        return lb_config_load(spec, c);
-    char names[256] = "";
-    for (int i = 0; i < k_n_presets; i++) {
-        strcat(names, i ? ", " : "");
-        strcat(names, k_presets[i].name);
-    }
-    return lb_errorf(LB_ERR_ARG, "init: --config '%s' is neither a preset (%s) nor a config.json file", spec,
-                     names);
-}
 
 /* ---- files ---------------------------------------------------------------------- */
 
@@ -257,12 +194,7 @@ out:
 static void print_help_extra(void)
 {
     printf("\npresets (--config NAME):\n");
-    for (int i = 0; i < k_n_presets; i++) {
-        const preset *p = &k_presets[i];
-        printf("  %-11s %s: hidden %lld, %lld layers, %lld heads (%lld kv), intermediate %lld, vocab %lld%s\n",
-               p->name, p->about, (long long)p->C, (long long)p->L, (long long)p->nh, (long long)p->nkv,
-               (long long)p->I, (long long)p->V, p->tied ? ", tied head" : "");
-    }
+    lb_cli_presets_print(stdout);
     printf("--config FILE.json: an HF config.json (llama, mistral, qwen2, gpt2).\n");
 }
 
@@ -279,7 +211,7 @@ static lb_status run(const init_opts *o, const char *spec)
     if (o->vocab_size < 0) return lb_errorf(LB_ERR_ARG, "init: --vocab-size must be positive");
 
     lb_model_config cfg;
-    LB_TRY(resolve_config(spec, &cfg));
+    LB_TRY(lb_cli_model_config("init", spec, &cfg));
     if (o->vocab_size > 0) cfg.vocab_size = o->vocab_size;
 
     char tmp[4200];

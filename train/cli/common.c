@@ -7,25 +7,30 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "kernels/cuda/cuda.h"
+
 lb_status lb_cli_ctx_init(lb_ctx *ctx, const char *device, int64_t threads)
 {
     lb_device dev = LB_CPU;
-    if (device && strcmp(device, "cpu") && strcmp(device, "auto")) {
-        if (strcmp(device, "cuda"))
-            return lb_errorf(LB_ERR_ARG, "--device must be cpu, cuda or auto, got '%s'", device);
-        dev = LB_CUDA;
-    }
+    if (!device || !strcmp(device, "auto")) dev = lb_cuda_available() ? LB_CUDA : LB_CPU;
+    else if (!strcmp(device, "cuda")) dev = LB_CUDA;
+    else if (strcmp(device, "cpu"))
+        return lb_errorf(LB_ERR_ARG, "--device must be cpu, cuda or auto, got '%s'", device);
     if (threads < 0) return lb_errorf(LB_ERR_ARG, "--threads must be >= 0, got %lld", (long long)threads);
     if (threads > 0) {
         omp_set_num_threads((int)threads);
         openblas_set_num_threads((int)threads);
     }
-    LB_TRY(lb_ctx_init(ctx, dev));
+    lb_status st = lb_ctx_init(ctx, dev);
+    if (lb_failed(&st)) {
+        lb_ctx_free(ctx);
+        return st;
+    }
     ctx->n_threads = (int)threads;
     return lb_ok();
 }
 
-lb_status lb_cli_load_model(const char *path, const char *tokenizer, lb_model *m,
+lb_status lb_cli_load_model(lb_ctx *ctx, const char *path, const char *tokenizer, lb_model *m,
                             lb_tokenizer **tok, bool quiet)
 {
     if (!path) return lb_errorf(LB_ERR_ARG, "--model is required (an HF model directory)");
@@ -57,8 +62,19 @@ lb_status lb_cli_load_model(const char *path, const char *tokenizer, lb_model *m
         }
     }
     if (!quiet)
-        fprintf(stderr, "model: %s (%s, %lld layers, hidden %lld, vocab %lld, %.2fM params)\n", path,
+        fprintf(stderr, "model: %s (%s, %lld layers, hidden %lld, vocab %lld, %.2fM params) on %s\n", path,
                 m->cfg.model_type, (long long)m->cfg.n_layers, (long long)m->cfg.hidden_size,
-                (long long)m->cfg.vocab_size, (double)lb_config_n_params(&m->cfg) / 1e6);
+                (long long)m->cfg.vocab_size, (double)lb_config_n_params(&m->cfg) / 1e6,
+                lb_device_name(ctx->device));
+    /* inference: weights and their bf16 copies only, no grads or optimizer state */
+    lb_status st = lb_model_to_plan(ctx, m, ctx->device, 0, quiet);
+    if (lb_failed(&st)) {
+        if (tok && *tok) {
+            lb_tokenizer_free(*tok);
+            *tok = NULL;
+        }
+        lb_model_free(m);
+        return st;
+    }
     return lb_ok();
 }

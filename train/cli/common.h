@@ -8,16 +8,17 @@
 #include "layers/model.h"
 
 /* lb_cli_ctx_init: parses --device (cpu|cuda|auto; NULL = auto) and
- * --threads (0 = library default) and initialises ctx on that device. An
- * explicit "cuda" without a GPU backend is an error; "auto" falls back to the
- * CPU. */
+ * --threads (0 = library default) and initialises ctx on that device. "auto"
+ * picks the GPU when lb_cuda_available(), else the CPU; an explicit "cuda"
+ * without a GPU or a CUDA build is an error. */
 lb_status lb_cli_ctx_init(lb_ctx *ctx, const char *device, int64_t threads);
 
-/* lb_cli_load_model: loads the model at `path` (an HF directory) into *m and,
- * when tok is non-NULL, its tokenizer: `tokenizer` if given, else
- * <path>/tokenizer.json. Prints a one-line summary to stderr unless quiet.
- * On failure nothing is left allocated. */
-lb_status lb_cli_load_model(const char *path, const char *tokenizer, lb_model *m,
+/* lb_cli_load_model: loads the model at `path` (an HF directory) into *m,
+ * moves it to ctx's device (for inference: weights only; see lb_model_to_plan)
+ * and, when tok is non-NULL, loads its tokenizer: `tokenizer` if given, else
+ * <path>/tokenizer.json. Prints a one-line summary (and on a GPU the memory
+ * plan) to stderr unless quiet. On failure nothing is left allocated. */
+lb_status lb_cli_load_model(lb_ctx *ctx, const char *path, const char *tokenizer, lb_model *m,
                             lb_tokenizer **tok, bool quiet);
 
 #endif
