@@ -4,8 +4,8 @@
  * One grid-stride kernel template (pointwise_kernel) runs every pointwise
  * forward and backward; each op is a small functor giving the fp32 formula.
  * Loads and stores move 8 elements with 16-byte accesses when every pointer
- * is 16-byte aligned and the broadcast period nb is a multiple of 8 (so a
- * pack of a never straddles a wrap of b); otherwise, and for the tail, one
+ * is 16-byte aligned and b is not broadcast or its period nb is a multiple
+ * of 8 (so a pack of a never straddles a wrap of b); otherwise, and for the tail, one
  * element at a time. Broadcast grads (db of add and mul) are column sums in
  * two passes with fp32 partials and no atomics, so results are
  * deterministic. Not here: row-wise reductions (norm.cu, softmax.cu).
@@ -69,7 +69,7 @@ static void pointwise2(lb_ctx *ctx, F f, const void *x0, const void *x1, const v
 {
     if (n <= 0) return;
     bool vec = lb_aligned16(x0) && lb_aligned16(x1) && lb_aligned16(y) && lb_aligned16(o0) &&
-               lb_aligned16(o1) && (!y || nb % LB_PACK == 0);
+               lb_aligned16(o1) && (!y || nb == n || nb % LB_PACK == 0);
     unsigned grid = lb_cuda_grid(ctx, vec ? (n + LB_PACK - 1) / LB_PACK : n, LB_CUDA_THREADS);
     cudaStream_t stream = lb_cuda_stream(ctx);
     LB_DISPATCH_FLOAT(ta, TA, LB_DISPATCH_FLOAT(tb, TB,
