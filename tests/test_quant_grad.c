@@ -255,6 +255,7 @@ static void test_act_token(void)
     LB_EXPECTF(ok, "token backward is not the straight-through dx += dx^");
     lb_quantizer none = make_act("none", 0.0f);
     LB_EXPECT(lb_fake_quant_act(&ctx, x, &none) == x);
+    lb_quantizer_free(&none);
     lb_quantizer_free(&aq);
     lb_ctx_free(&ctx);
 }
