@@ -17,6 +17,7 @@
 #include "autograd/status.h"
 #include "datasets/strmap.h"
 #include "datasets/tokenizer.h"
+#include "datasets/unicode.h"
 
 /* A compiled PCRE2 pattern (UTF + UCP, JIT when available). */
 typedef struct lb_tok_re {
@@ -24,13 +25,18 @@ typedef struct lb_tok_re {
     bool jit;
 } lb_tok_re;
 
-typedef enum lb_tok_norm_kind { LB_NORM_PREPEND, LB_NORM_REPLACE } lb_tok_norm_kind;
+typedef enum lb_tok_norm_kind {
+    LB_NORM_PREPEND, LB_NORM_REPLACE, LB_NORM_UNICODE, LB_NORM_LOWERCASE, LB_NORM_STRIP,
+    LB_NORM_STRIP_ACCENTS,
+} lb_tok_norm_kind;
 
 typedef struct lb_tok_norm {
     lb_tok_norm_kind kind;
     char *str;          /* Prepend: the prefix; Replace: the content */
     size_t str_len;
     lb_tok_re re;       /* Replace: the pattern */
+    lb_unicode_nf form; /* Unicode: NFC, NFD, NFKC or NFKD */
+    bool left, right;   /* Strip: which ends */
 } lb_tok_norm;
 
 /* Split delimiter behaviours (tokenizers SplitDelimiterBehavior). */
@@ -156,6 +162,7 @@ typedef struct lb_tok_scratch {
     size_t cap_heap;
     char *buf;                    /* general byte buffer */
     size_t cap_buf;
+    lb_ubuf ub;                   /* output of the Unicode normalizers */
     pcre2_match_data *md;
     bool use_cache;
     lb_strmap cache;              /* pre-token -> offset into cache_ids (count, ids...) */

@@ -2,7 +2,8 @@
  *
  * Understands the BPE model (vocab, merges as "a b" strings or ["a","b"]
  * pairs, unk_token, fuse_unk, byte_fallback, ignore_merges, subword prefix /
- * suffix), added_tokens, the normalizers Prepend / Replace / Sequence, the
+ * suffix), added_tokens, the normalizers Prepend / Replace / NFC / NFD / NFKC /
+ * NFKD / Lowercase / Strip / StripAccents / Sequence, the
  * pre-tokenizers ByteLevel / Split / Metaspace / Sequence and the decoders
  * ByteLevel / Metaspace / Replace / ByteFallback / Fuse / Strip / Sequence.
  * Anything else is refused with an error naming the file and the component.
@@ -108,13 +109,25 @@ static lb_status add_norm(lb_tokenizer *tok, const cJSON *o)
         nm.kind = LB_NORM_REPLACE;
         LB_TRY(parse_pattern(tok, o, "normalizer Replace", &nm.re));
         nm.str = strdup(c);
+    } else if (!strcmp(t, "NFC") || !strcmp(t, "NFD") || !strcmp(t, "NFKC") || !strcmp(t, "NFKD")) {
+        nm.kind = LB_NORM_UNICODE;
+        nm.form = !strcmp(t, "NFC") ? LB_NF_C : !strcmp(t, "NFD") ? LB_NF_D : !strcmp(t, "NFKC") ? LB_NF_KC : LB_NF_KD;
+    } else if (!strcmp(t, "Lowercase")) {
+        nm.kind = LB_NORM_LOWERCASE;
+    } else if (!strcmp(t, "StripAccents")) {
+        nm.kind = LB_NORM_STRIP_ACCENTS;
+    } else if (!strcmp(t, "Strip")) {
+        nm.kind = LB_NORM_STRIP;
+        nm.left = jbool(o, "strip_left", true);
+        nm.right = jbool(o, "strip_right", true);
     } else {
         return lb_errorf(LB_ERR_UNSUPPORTED,
-                         "%s: normalizer \"%s\" is not supported (lowbit supports Prepend, Replace, Sequence)",
-                         tok->path, t);
+                         "%s: normalizer \"%s\" is not supported (lowbit supports Prepend, Replace, NFC, NFD, "
+                         "NFKC, NFKD, Lowercase, Strip, StripAccents, Sequence)", tok->path, t);
     }
-    if (!nm.str) return lb_errorf(LB_ERR_OOM, "out of memory");
-    nm.str_len = strlen(nm.str);
+    if ((nm.kind == LB_NORM_PREPEND || nm.kind == LB_NORM_REPLACE) && !nm.str)
+        return lb_errorf(LB_ERR_OOM, "out of memory");
+    nm.str_len = nm.str ? strlen(nm.str) : 0;
     lb_tok_norm *nn = realloc(tok->norms, (size_t)(tok->n_norms + 1) * sizeof *nn);
     if (!nn) return lb_errorf(LB_ERR_OOM, "out of memory");
     tok->norms = nn;

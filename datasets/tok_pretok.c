@@ -1,6 +1,8 @@
 /* tok_pretok.c — regexes, normalizers and pre-tokenizers of the tokenizer.
  *
- * Mirrors Hugging Face tokenizers: Prepend and Replace normalizers; Split
+ * Mirrors Hugging Face tokenizers: Prepend, Replace, NFC / NFD / NFKC / NFKD,
+ * Lowercase, Strip and StripAccents normalizers (the Unicode work is in
+ * datasets/unicode.c); Split
  * (five delimiter behaviours, invert), ByteLevel (add_prefix_space, GPT-2
  * regex) and Metaspace (prepend_scheme, split) pre-tokenizers. Regexes are
  * PCRE2 in UTF + UCP mode with `\s` rewritten to the Unicode White_Space set,
@@ -51,6 +53,7 @@ void lb_tok_scratch_free(lb_tok_scratch *sc)
     free(sc->heap);
     free(sc->buf);
     free(sc->cache_ids);
+    lb_ubuf_free(&sc->ub);
     lb_strmap_free(&sc->cache);
     if (sc->md) pcre2_match_data_free(sc->md);
     memset(sc, 0, sizeof *sc);
@@ -423,6 +426,51 @@ static lb_status norm_replace(lb_tok_scratch *sc, const lb_tok_norm *nm, const c
     return lb_ok();
 }
 
+static bool all_ascii(const char *s, size_t n)
+{
+    unsigned char acc = 0;
+    for (size_t i = 0; i < n; i++) acc |= (unsigned char)s[i];
+    return acc < 0x80;
+}
+
+/* norm_strip: s[*a..*e) without the White_Space at the ends asked for. */
+static void norm_strip(const lb_tok_norm *nm, const char *s, size_t *a, size_t *e)
+{
+    uint32_t cp;
+    while (nm->left && *a < *e) {
+        int l = lb_utf8_next(s + *a, *e - *a, &cp);
+        if (cp == 0xFFFFFFFFu || !lb_unicode_is_white_space(cp)) break;
+        *a += (size_t)l;
+    }
+    while (nm->right && *e > *a) {
+        size_t c = *e - 1;
+        while (c > *a && ((unsigned char)s[c] & 0xC0) == 0x80 && *e - c < 4) c--;
+        if ((size_t)lb_utf8_next(s + c, *e - c, &cp) != *e - c || cp == 0xFFFFFFFFu ||
+            !lb_unicode_is_white_space(cp))
+            break;
+        *e = c;
+    }
+}
+
+/* norm_unicode: NFx / Lowercase / StripAccents of s[0..n) into scratch memory
+ * (or s itself when the text cannot change: ASCII is in every normal form). */
+static lb_status norm_unicode(lb_tok_scratch *sc, const lb_tok_norm *nm, const char *s, size_t n,
+                              const char **out, size_t *out_len)
+{
+    *out = s;
+    *out_len = n;
+    if (nm->kind != LB_NORM_LOWERCASE && all_ascii(s, n)) return lb_ok();
+    bool ok = nm->kind == LB_NORM_UNICODE ? lb_unicode_normalize(nm->form, s, n, &sc->ub)
+            : nm->kind == LB_NORM_LOWERCASE ? lb_unicode_lowercase(s, n, &sc->ub)
+            : lb_unicode_strip_marks(s, n, &sc->ub);
+    char *o = ok ? lb_tok_scratch_alloc(sc, sc->ub.n + 1) : NULL;
+    if (!o) return lb_errorf(LB_ERR_OOM, "out of memory");
+    if (sc->ub.n) memcpy(o, sc->ub.p, sc->ub.n);
+    *out = o;
+    *out_len = sc->ub.n;
+    return lb_ok();
+}
+
 lb_status lb_tok_normalize(const lb_tokenizer *tok, lb_tok_scratch *sc, const char *s, size_t n,
                            const char **out, size_t *out_len)
 {
@@ -436,8 +484,15 @@ lb_status lb_tok_normalize(const lb_tokenizer *tok, lb_tok_scratch *sc, const ch
             memcpy(o + nm->str_len, s, n);
             s = o;
             n += nm->str_len;
-        } else {
+        } else if (nm->kind == LB_NORM_REPLACE) {
             LB_TRY(norm_replace(sc, nm, s, n, &s, &n));
+        } else if (nm->kind == LB_NORM_STRIP) {
+            size_t a = 0, e = n;
+            norm_strip(nm, s, &a, &e);
+            s += a;
+            n = e - a;
+        } else {
+            LB_TRY(norm_unicode(sc, nm, s, n, &s, &n));
         }
     }
     *out = s;

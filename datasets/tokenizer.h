@@ -3,7 +3,8 @@
  * Supports byte-level BPE (GPT-2 ByteLevel pre-tokenizer with its regex;
  * Sequence[Split(regex), ByteLevel(use_regex=false)] as Llama-3 / Qwen2), and
  * SentencePiece-style BPE (Llama-2 / Mistral: Prepend/Replace normalizer or
- * Metaspace pre-tokenizer, byte_fallback). Added and special tokens are split
+ * Metaspace pre-tokenizer, byte_fallback). Normalizers: Prepend, Replace,
+ * NFC / NFD / NFKC / NFKD, Lowercase, Strip, StripAccents and Sequences of them. Added and special tokens are split
  * out of the raw text before pre-tokenization. Encoding equals the tokenizers
  * library id for id (no post-processor tokens such as BOS are added: callers
  * add them when they want them).

@@ -26,6 +26,7 @@
 
 #include "datasets/sha256.h"
 #include "datasets/tokenizer.h"
+#include "datasets/unicode.h"
 #include "harness.h"
 
 static char *slurp(const char *path, size_t *len)
@@ -162,6 +163,11 @@ static void test_legacy_merges(void) { run_case("legacy", true); }
 static void test_split_behaviors(void) { run_case("splits", true); }
 static void test_spm_byte_fallback(void) { run_case("spm", false); }
 static void test_metaspace_unk(void) { run_case("metaspace", false); }
+/* Unicode normalizers; the texts leave out the characters the library's older
+ * Unicode data normalizes differently (make_tokenizers.py LIB_UNICODE_DIFFS) */
+static void test_qwen2_nfc(void) { run_case("qwen2", true); }
+static void test_nfkd_lower_strip_accents(void) { run_case("nfkd_lower", true); }
+static void test_strip_nfd_replace(void) { run_case("strip_nfd", true); }
 
 /* ---- errors --------------------------------------------------------------- */
 
@@ -201,7 +207,7 @@ static void test_errors(void)
     expect_error("nomodel.json", "{\"version\":\"1.0\",\"added_tokens\":[]}", "model");
     expect_error("wordpiece.json", "{\"model\":{\"type\":\"WordPiece\",\"vocab\":{\"a\":0}}}", "WordPiece");
     expect_error("unigram.json", "{\"model\":{\"type\":\"Unigram\",\"vocab\":[[\"a\",0.0]]}}", "Unigram");
-    expect_error("nfkc.json", "{\"normalizer\":{\"type\":\"NFKC\"}," MODEL_OK "}", "NFKC");
+    expect_error("bertnorm.json", "{\"normalizer\":{\"type\":\"BertNormalizer\"}," MODEL_OK "}", "BertNormalizer");
     expect_error("whitespace.json", "{\"pre_tokenizer\":{\"type\":\"Whitespace\"}," MODEL_OK "}", "Whitespace");
     expect_error("wpdecoder.json", "{\"decoder\":{\"type\":\"WordPiece\"}," MODEL_OK "}", "decoder");
     expect_error("badmerge.json",
@@ -274,6 +280,34 @@ static void test_invalid_utf8(void)
     free(dec);
     free(ids);
     lb_tokenizer_free(tok);
+}
+
+/* the Unicode transforms on known strings, and invalid bytes kept as they are */
+static void expect_nf(int form, const char *in, size_t n, const char *want)
+{
+    lb_ubuf b = {0};
+    bool ok = form < 4 ? lb_unicode_normalize((lb_unicode_nf)form, in, n, &b)
+            : form == 4 ? lb_unicode_lowercase(in, n, &b) : lb_unicode_strip_marks(in, n, &b);
+    LB_EXPECTF(ok && same(b.p, b.n, want, strlen(want)), "form %d of \"%s\": got \"%.*s\"", form, in,
+               (int)b.n, b.p);
+    lb_ubuf_free(&b);
+}
+
+static void test_unicode_forms(void)
+{
+    const char *dec = "cafe\xcc\x81 \xea\xb0\x80 q\xcc\x87\xcc\xa3 \xef\xac\x81 \xe2\x84\xab";  /* e+U+0301 가 q+U+0307+U+0323 ﬁ Å */
+    expect_nf(LB_NF_C, dec, strlen(dec), "caf\xc3\xa9 \xea\xb0\x80 q\xcc\xa3\xcc\x87 \xef\xac\x81 \xc3\x85");
+    expect_nf(LB_NF_D, dec, strlen(dec),
+              "cafe\xcc\x81 \xe1\x84\x80\xe1\x85\xa1 q\xcc\xa3\xcc\x87 \xef\xac\x81 A\xcc\x8a");
+    expect_nf(LB_NF_KC, dec, strlen(dec), "caf\xc3\xa9 \xea\xb0\x80 q\xcc\xa3\xcc\x87 fi \xc3\x85");
+    expect_nf(LB_NF_KC, "\xe3\x84\xb1\xe3\x85\x8f", 6, "\xea\xb0\x80");   /* compatibility jamo -> 가 */
+    expect_nf(4, "\xc4\xb0I\xce\xa3\xce\xa3 \xe1\xba\x9e", 11, "i\xcc\x87i\xcf\x83\xcf\x83 \xc3\x9f");  /* İIΣΣ ẞ */
+    expect_nf(5, "a\xcc\x81\xd2\x88" "b\xe0\xa4\xbe", 9, "ab");   /* Mn, Me, Mc go */
+    const char bad[] = "e\xff\xcc\x81\xc3";   /* invalid bytes stay, block composition */
+    expect_nf(LB_NF_C, bad, sizeof bad - 1, bad);
+    expect_nf(4, bad, sizeof bad - 1, bad);
+    LB_EXPECT(lb_unicode_ccc(0x301) == 230 && lb_unicode_ccc(0x41) == 0 && lb_unicode_is_mark(0x20dd));
+    LB_EXPECT(strcmp(lb_unicode_version(), "14.0.0") == 0);
 }
 
 /* the committed default tokenizer: 8192 ids, EOS from tokenizer_config.json */
@@ -353,10 +387,14 @@ int main(int argc, char **argv)
     LB_RUN(test_split_behaviors);
     LB_RUN(test_spm_byte_fallback);
     LB_RUN(test_metaspace_unk);
+    LB_RUN(test_qwen2_nfc);
+    LB_RUN(test_nfkd_lower_strip_accents);
+    LB_RUN(test_strip_nfd_replace);
     LB_RUN(test_errors);
     LB_RUN(test_special_ids);
     LB_RUN(test_sha256);
     LB_RUN(test_invalid_utf8);
+    LB_RUN(test_unicode_forms);
     LB_RUN(test_code8k_asset);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
