@@ -13,6 +13,8 @@ int lb_cmd_data(int argc, char **argv);
 int lb_cmd_eval(int argc, char **argv);
 int lb_cmd_generate(int argc, char **argv);
 int lb_cmd_info(int argc, char **argv);
+int lb_cmd_train(int argc, char **argv);
+int lb_cmd_ptq(int argc, char **argv);
 int lb_cmd_bench(int argc, char **argv);
 
 #endif

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "kernels/cuda/cuda.h"
+#include "train/run_quant.h"
 
 lb_status lb_cli_ctx_init(lb_ctx *ctx, const char *device, int64_t threads)
 {
@@ -38,12 +39,12 @@ lb_status lb_cli_load_model(lb_ctx *ctx, const char *path, const char *tokenizer
     if (stat(path, &sb) != 0) return lb_errorf(LB_ERR_IO, "--model %s: no such file or directory", path);
     if (!S_ISDIR(sb.st_mode))
         return lb_errorf(LB_ERR_UNSUPPORTED, "--model %s: expected an HF model directory", path);
-    LB_TRY(lb_model_load(m, path));
+    LB_TRY(lb_run_model_load(m, path)); /* an HF dir, or a run dir with its quantizers */
     if (tok) {
         char buf[4096];
         const char *tp = tokenizer;
         if (!tp) {
-            snprintf(buf, sizeof buf, "%s/tokenizer.json", path);
+            snprintf(buf, sizeof buf, "%s/%stokenizer.json", path, lb_run_dir_detect(path, NULL) ? "model/" : "");
             tp = buf;
         }
         lb_status st = lb_tokenizer_load(tp, tok);

@@ -18,6 +18,8 @@ static const command k_commands[] = {
     {"eval", lb_cmd_eval, "perplexity of a model on .h5, .jsonl or .txt data"},
     {"generate", lb_cmd_generate, "generate text with a KV cache"},
     {"info", lb_cmd_info, "describe a safetensors, HDF5 or model directory"},
+    {"train", lb_cmd_train, "fine-tune or quantization-aware-train a model into a run directory"},
+    {"ptq", lb_cmd_ptq, "post-training quantization (rtn) into a run directory"},
     {"bench", lb_cmd_bench, "time training steps (forward, backward, AdamW) of a model shape"},
 };
 static const int k_n_commands = (int)(sizeof k_commands / sizeof k_commands[0]);

@@ -1,0 +1,354 @@
+/* run_quant.c — a run's quantizers: attach, parameters, quant_state I/O
+ * (see run_quant.h). */
+#include "train/run_quant.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "layers/fileio.h"
+#include "layers/safetensors.h"
+#include "quant/quantizer.h"
+
+/* The quantizers of one model (m->quant). Pointers into `q` are stable:
+ * the array is sized once. */
+typedef struct run_quant {
+    lb_quantizer *q;
+    bool *is_act;
+    int n, cap;
+} run_quant;
+
+static void run_quant_free(void *p)
+{
+    run_quant *rq = p;
+    if (!rq) return;
+    for (int i = 0; i < rq->n; i++) lb_quantizer_free(&rq->q[i]);
+    free(rq->q);
+    free(rq->is_act);
+    free(rq);
+}
+
+/* detach: clears every quantizer pointer of m and frees m->quant. */
+static void detach(lb_model *m)
+{
+    for (int64_t i = 0; i < m->cfg.n_layers; i++) {
+        memset(m->blocks[i].wquant, 0, sizeof m->blocks[i].wquant);
+        memset(m->blocks[i].aquant, 0, sizeof m->blocks[i].aquant);
+    }
+    m->emb_quant = NULL;
+    if (m->quant_free) m->quant_free(m->quant);
+    m->quant = NULL;
+    m->quant_free = NULL;
+}
+
+static run_quant *new_owner(const lb_model *m)
+{
+    run_quant *rq = calloc(1, sizeof *rq);
+    int cap = (int)m->cfg.n_layers * LB_LIN_COUNT * 2 + 1;
+    if (rq) {
+        rq->q = calloc((size_t)cap, sizeof *rq->q);
+        rq->is_act = calloc((size_t)cap, sizeof *rq->is_act);
+        rq->cap = cap;
+    }
+    LB_CHECKF(rq && rq->q && rq->is_act, "out of memory for %d quantizers", cap);
+    return rq;
+}
+
+static bool layer_selected(const char *layers, lb_linear_id id)
+{
+    static const char *names[LB_LIN_COUNT] = {"q", "k", "v", "qkv", "o", "gate", "up", "down"};
+    if (!layers || !*layers || !strcmp(layers, "all")) return true;
+    if (!strcmp(layers, "attn")) return id <= LB_LIN_O;
+    if (!strcmp(layers, "mlp")) return id >= LB_LIN_GATE;
+    size_t n = strlen(names[id]);
+    for (const char *p = layers; *p;) {
+        size_t k = strcspn(p, ",");
+        if (k == n && !strncmp(p, names[id], n)) return true;
+        p += k;
+        if (*p == ',') p++;
+    }
+    return false;
+}
+
+/* site_name: "<weight name without .weight>.input". */
+static void site_name(const char *wname, char *buf, size_t n)
+{
+    size_t len = strlen(wname);
+    if (len > 7 && !strcmp(wname + len - 7, ".weight")) len -= 7;
+    snprintf(buf, n, "%.*s.input", (int)len, wname);
+}
+
+lb_status lb_run_quant_attach(lb_model *m, const char *wq, const char *aq, const char *layers, bool embeddings)
+{
+    bool has_w = wq && *wq, has_a = aq && *aq && strcmp(aq, "none");
+    if (!has_w && !has_a) return lb_ok();
+    lb_qspec ws = {0}, as = {0};
+    if (has_w) LB_TRY(lb_status_prefix(lb_qspec_parse(wq, LB_QROLE_WEIGHT, &ws), "--wq"));
+    if (has_a) LB_TRY(lb_status_prefix(lb_qspec_parse(aq, LB_QROLE_ACT, &as), "--aq"));
+    if (has_a && as.mode == LB_QM_STATIC)
+        return lb_errorf(LB_ERR_UNSUPPORTED, "--aq %s: static activation scales need a calibration pass, which "
+                         "training does not run yet; use int8:token or int8:tensor:pact", aq);
+    run_quant *rq = new_owner(m);
+    lb_status st = lb_ok();
+    for (int64_t i = 0; i < m->cfg.n_layers && !lb_failed(&st); i++) {
+        lb_block *b = &m->blocks[i];
+        for (int id = 0; id < LB_LIN_COUNT && !lb_failed(&st); id++) {
+            lb_tensor *w = lb_block_linear_weight(b, (lb_linear_id)id);
+            if (!w || !layer_selected(layers, (lb_linear_id)id)) continue;
+            if (has_w) {
+                lb_quantizer *q = &rq->q[rq->n];
+                st = lb_quantizer_init(q, &ws, w, w->name);
+                if (lb_failed(&st)) break;
+                rq->n++;
+                b->wquant[id] = q;
+            }
+            if (has_a) {
+                char site[256];
+                site_name(w->name, site, sizeof site);
+                lb_quantizer *q = &rq->q[rq->n];
+                st = lb_quantizer_init_act(q, &as, site, 10.0f);
+                if (lb_failed(&st)) break;
+                rq->is_act[rq->n++] = true;
+                b->aquant[id] = q;
+            }
+        }
+    }
+    if (!lb_failed(&st) && embeddings && has_w) {
+        lb_quantizer *q = &rq->q[rq->n];
+        st = lb_quantizer_init(q, &ws, m->tok_emb, m->tok_emb->name);
+        if (!lb_failed(&st)) {
+            rq->n++;
+            m->emb_quant = q;
+        }
+    }
+    m->quant = rq;
+    m->quant_free = run_quant_free;
+    if (lb_failed(&st)) detach(m);
+    return st;
+}
+
+int lb_run_quant_count(const lb_model *m)
+{
+    const run_quant *rq = m->quant;
+    return rq ? rq->n : 0;
+}
+
+int lb_run_quant_params(const lb_model *m, lb_tensor **out, int max)
+{
+    run_quant *rq = m->quant;
+    int n = 0;
+    for (int i = 0; rq && i < rq->n; i++) {
+        lb_tensor *p[4];
+        int k = lb_quantizer_params(&rq->q[i], p, 4);
+        for (int j = 0; j < k; j++, n++)
+            if (n < max) out[n] = p[j];
+    }
+    return n;
+}
+
+/* ---- quant_state.safetensors ------------------------------------------------------------ */
+
+/* weight_of: the model tensor a weight quantizer belongs to (by name). */
+static lb_tensor *param_named(const lb_model *m, const char *name)
+{
+    for (int i = 0; i < m->n_params; i++)
+        if (!strcmp(m->param_names[i], name)) return m->params[i];
+    return NULL;
+}
+
+lb_status lb_run_quant_save(const lb_model *m, const char *path)
+{
+    const run_quant *rq = m->quant;
+    int n = rq ? rq->n : 0;
+    lb_st_entry *e = calloc((size_t)(3 * n + 1), sizeof *e);
+    const char **keys = calloc((size_t)(n + 2), sizeof *keys), **vals = calloc((size_t)(n + 2), sizeof *vals);
+    char (*names)[LB_QUANT_NAME_MAX + 16] = calloc((size_t)(3 * n + 1), sizeof *names);
+    char (*specs)[LB_QSPEC_STR_MAX] = calloc((size_t)(n + 1), sizeof *specs);
+    float **bufs = calloc((size_t)(3 * n + 1), sizeof *bufs);
+    LB_CHECK(e && keys && vals && names && specs && bufs);
+    int ne = 0, nm = 0, nb = 0;
+    keys[nm] = "lowbit_format";
+    vals[nm++] = LB_QUANT_STATE_FORMAT;
+    keys[nm] = "lowbit_version";
+    vals[nm++] = LB_QUANT_STATE_VERSION;
+    lb_status st = lb_ok();
+    for (int i = 0; i < n && !lb_failed(&st); i++) {
+        const lb_quantizer *q = &rq->q[i];
+        lb_qspec_format(&q->spec, specs[i], sizeof specs[i]);
+        keys[nm] = q->name;
+        vals[nm++] = specs[i];
+        if (rq->is_act[i]) {
+            if (q->alpha) {
+                snprintf(names[ne], sizeof names[ne], "%s.alpha", q->name);
+                e[ne] = (lb_st_entry){names[ne], LB_F32, 1, {1}, q->alpha->data};
+                ne++;
+            }
+            continue;
+        }
+        const lb_tensor *w = param_named(m, q->name);
+        if (!w) {
+            st = lb_errorf(LB_ERR_ARG, "quantizer %s has no weight in the model", q->name);
+            break;
+        }
+        int64_t G = q->scales->shape[0] * q->scales->shape[1];
+        uint8_t *codes = malloc((size_t)lb_tensor_numel(w));
+        float *sc = malloc((size_t)G * sizeof *sc), *zr = malloc((size_t)G * sizeof *zr);
+        LB_CHECK(codes && sc && zr);
+        lb_quantizer_codes(q, w, codes, sc, q->zeros ? zr : NULL);
+        free(codes);
+        bufs[nb++] = sc;
+        bufs[nb++] = zr;
+        snprintf(names[ne], sizeof names[ne], "%s.scales", q->name);
+        e[ne] = (lb_st_entry){names[ne], LB_F32, 2, {q->scales->shape[0], q->scales->shape[1]}, sc};
+        ne++;
+        if (q->zeros) {
+            snprintf(names[ne], sizeof names[ne], "%s.zeros", q->name);
+            e[ne] = (lb_st_entry){names[ne], LB_F32, 2, {q->zeros->shape[0], q->zeros->shape[1]}, zr};
+            ne++;
+        }
+    }
+    if (!lb_failed(&st)) st = lb_st_write(path, e, ne, keys, vals, nm);
+    for (int i = 0; i < nb; i++) free(bufs[i]);
+    free(bufs);
+    free(e);
+    free(keys);
+    free(vals);
+    free(names);
+    free(specs);
+    return st;
+}
+
+bool lb_run_dir_detect(const char *path, bool *quantized)
+{
+    struct stat sb;
+    char *cfg = lb_path_join(path, "model/config.json");
+    char *qs = lb_path_join(path, "quant_state.safetensors");
+    bool run = cfg && stat(cfg, &sb) == 0;
+    if (quantized) *quantized = qs && stat(qs, &sb) == 0;
+    free(cfg);
+    free(qs);
+    return run;
+}
+
+/* restore: copies tensor `name` of f into t (shapes must agree). */
+static lb_status restore(const lb_st_file *f, const char *name, lb_tensor *t)
+{
+    const lb_st_tensor *s = lb_st_find(f, name);
+    if (!s) return lb_errorf(LB_ERR_FORMAT, "%s: tensor %s is missing", f->path, name);
+    bool same = s->ndim == t->ndim;
+    for (int d = 0; same && d < s->ndim; d++) same = s->shape[d] == t->shape[d];
+    if (!same) {
+        char b[96];
+        return lb_errorf(LB_ERR_SHAPE, "%s: %s does not have the shape %s the model implies", f->path, name,
+                         lb_tensor_shape_str(t, b, sizeof b));
+    }
+    return lb_st_read_f32(s, t->data);
+}
+
+lb_status lb_run_load_quantizers(lb_model *m, const char *run_dir)
+{
+    char *path = lb_path_join(run_dir, "quant_state.safetensors");
+    LB_CHECK(path != NULL);
+    lb_st_file f;
+    lb_status st = lb_st_open(&f, path);
+    free(path);
+    LB_TRY(st);
+    const char *fmt = lb_st_meta(&f, "lowbit_format");
+    if (!fmt || strcmp(fmt, LB_QUANT_STATE_FORMAT)) {
+        st = lb_errorf(LB_ERR_FORMAT, "%s: not a lowbit quant state (lowbit_format is not \"%s\")", f.path,
+                       LB_QUANT_STATE_FORMAT);
+        lb_st_close(&f);
+        return st;
+    }
+    const char *ver = lb_st_meta(&f, "lowbit_version");
+    if (!ver || strcmp(ver, LB_QUANT_STATE_VERSION)) {
+        st = lb_errorf(LB_ERR_FORMAT, "%s: quant state version %s, this lowbit reads %s", f.path, ver ? ver : "(none)",
+                       LB_QUANT_STATE_VERSION);
+        lb_st_close(&f);
+        return st;
+    }
+    run_quant *rq = new_owner(m);
+    m->quant = rq;
+    m->quant_free = run_quant_free;
+    int used = 2; /* the two lowbit_* keys */
+    for (int64_t i = 0; i < m->cfg.n_layers && !lb_failed(&st); i++) {
+        lb_block *b = &m->blocks[i];
+        for (int id = 0; id < LB_LIN_COUNT && !lb_failed(&st); id++) {
+            lb_tensor *w = lb_block_linear_weight(b, (lb_linear_id)id);
+            if (!w) continue;
+            const char *spec = lb_st_meta(&f, w->name);
+            if (spec) {
+                lb_qspec s;
+                lb_quantizer *q = &rq->q[rq->n];
+                st = lb_status_prefix(lb_qspec_parse(spec, LB_QROLE_WEIGHT, &s), "%s: %s", f.path, w->name);
+                if (!lb_failed(&st)) st = lb_quantizer_init(q, &s, w, w->name);
+                if (lb_failed(&st)) break;
+                rq->n++;
+                b->wquant[id] = q;
+                used++;
+                char tn[LB_QUANT_NAME_MAX + 16];
+                if (s.mode == LB_QM_LSQ || s.mode == LB_QM_LSQP) {
+                    snprintf(tn, sizeof tn, "%s.scales", w->name);
+                    st = restore(&f, tn, q->scales);
+                }
+                if (!lb_failed(&st) && s.mode == LB_QM_LSQP) {
+                    snprintf(tn, sizeof tn, "%s.zeros", w->name);
+                    st = restore(&f, tn, q->zeros);
+                }
+            }
+            char site[256];
+            site_name(w->name, site, sizeof site);
+            const char *aspec = lb_st_meta(&f, site);
+            if (aspec && !lb_failed(&st)) {
+                lb_qspec s;
+                lb_quantizer *q = &rq->q[rq->n];
+                st = lb_status_prefix(lb_qspec_parse(aspec, LB_QROLE_ACT, &s), "%s: %s", f.path, site);
+                if (!lb_failed(&st)) st = lb_quantizer_init_act(q, &s, site, 10.0f);
+                if (lb_failed(&st)) break;
+                rq->is_act[rq->n++] = true;
+                b->aquant[id] = q;
+                used++;
+                if (q->alpha) {
+                    char tn[300];
+                    snprintf(tn, sizeof tn, "%s.alpha", site);
+                    st = restore(&f, tn, q->alpha);
+                }
+            }
+        }
+    }
+    const char *espec = lb_failed(&st) ? NULL : lb_st_meta(&f, m->tok_emb->name);
+    if (espec) {
+        lb_qspec s;
+        lb_quantizer *q = &rq->q[rq->n];
+        st = lb_status_prefix(lb_qspec_parse(espec, LB_QROLE_WEIGHT, &s), "%s: %s", f.path, m->tok_emb->name);
+        if (!lb_failed(&st)) st = lb_quantizer_init(q, &s, m->tok_emb, m->tok_emb->name);
+        if (!lb_failed(&st)) {
+            rq->n++;
+            m->emb_quant = q;
+            used++;
+        }
+    }
+    /* "format": "pt" is added by the writer; every other key must have been used */
+    int expected = f.n_meta - (lb_st_meta(&f, "format") ? 1 : 0);
+    if (!lb_failed(&st) && used != expected)
+        st = lb_errorf(LB_ERR_FORMAT, "%s: %d of its %d quantizer entries name no linear of this model", f.path,
+                       expected - used, expected - 2);
+    lb_st_close(&f);
+    if (lb_failed(&st)) detach(m);
+    return st;
+}
+
+lb_status lb_run_model_load(lb_model *m, const char *path)
+{
+    bool quantized = false;
+    if (!lb_run_dir_detect(path, &quantized)) return lb_model_load(m, path);
+    char *dir = lb_path_join(path, "model");
+    LB_CHECK(dir != NULL);
+    lb_status st = lb_model_load(m, dir);
+    free(dir);
+    LB_TRY(st);
+    if (quantized) st = lb_run_load_quantizers(m, path);
+    if (lb_failed(&st)) lb_model_free(m);
+    return st;
+}

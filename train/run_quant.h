@@ -1,0 +1,67 @@
+/* run_quant.h — the quantizers of a run: attaching them to a model by the
+ * run's flags, their learnable parameters, and RUN_DIR/quant_state.safetensors.
+ *
+ * Attaching (QAT, PTQ): one weight quantizer (spec --wq) per selected linear
+ * of every block, named by the weight ("model.layers.0.mlp.up_proj.weight"),
+ * and with --aq one activation quantizer per selected linear's input
+ * ("model.layers.0.mlp.up_proj.input"); with --quantize-embeddings one on
+ * the token embedding. The model owns them (m->quant, freed by
+ * lb_model_free); the blocks point at them (lb_block.wquant / aquant).
+ *
+ * quant_state.safetensors (written at the end of a run; read by
+ * lb_run_load_quantizers for `lowbit eval --model RUN_DIR`):
+ *   tensors    "<weight>.scales" (out, G) f32 and "<weight>.zeros" (when the
+ *              grid has zeros): the values the forward used for the final
+ *              weights (lb_quantizer_codes); "<site>.alpha" (1) for PACT
+ *   metadata   "lowbit_format": "lowbit-quant-state", "lowbit_version": "1",
+ *              and for every quantizer "<weight or site>": its canonical spec
+ * Loading re-creates each quantizer from its spec and the model's weight,
+ * then restores the learned parameters (lsq scales, lsq+ zeros, pact alpha),
+ * so the forward is exactly the trained one. A spec naming a tensor the
+ * model lacks, or a shape mismatch, is an error naming the file and tensor.
+ *
+ * Not here: the fake-quant maths (quant/), true low-bit export.
+ */
+#ifndef LB_RUN_QUANT_H
+#define LB_RUN_QUANT_H
+
+#include <stdbool.h>
+
+#include "layers/model.h"
+
+#define LB_QUANT_STATE_FORMAT "lowbit-quant-state"
+#define LB_QUANT_STATE_VERSION "1"
+
+/* lb_run_quant_attach: quantizers for m by the flags (wq/aq: specs or ""/
+ * NULL; layers: all|attn|mlp|comma list of q,k,v,o,qkv,gate,up,down).
+ * Errors (bad spec, group not dividing a dimension, ...) name the flag and
+ * the layer; on error m is unchanged. */
+lb_status lb_run_quant_attach(lb_model *m, const char *wq, const char *aq, const char *layers, bool embeddings);
+
+/* lb_run_quant_count: quantizers attached to m (0 for a plain model). */
+int lb_run_quant_count(const lb_model *m);
+
+/* lb_run_quant_params: the learnable quantizer parameters of m into
+ * out[0..max) (borrowed); returns their number (call with max 0 to count). */
+int lb_run_quant_params(const lb_model *m, lb_tensor **out, int max);
+
+/* lb_run_quant_save: writes m's quantizer state to `path` atomically. */
+lb_status lb_run_quant_save(const lb_model *m, const char *path);
+
+/* lb_run_dir_detect: true when `path` is a run directory with a final model
+ * (path/model/config.json exists); *quantized when it also has
+ * quant_state.safetensors. */
+bool lb_run_dir_detect(const char *path, bool *quantized);
+
+/* lb_run_load_quantizers: attaches the quantizers of run dir `run_dir`
+ * (its quant_state.safetensors) to m, which was loaded from
+ * run_dir/model. */
+lb_status lb_run_load_quantizers(lb_model *m, const char *run_dir);
+
+/* lb_run_model_load: loads `path` into m: an HF directory as lb_model_load
+ * does, or a run directory (lb_run_dir_detect) as its model/ with the run's
+ * quantizers attached, so the forward is the one the run trained or
+ * quantized. On failure nothing is left allocated. */
+lb_status lb_run_model_load(lb_model *m, const char *path);
+
+#endif
