@@ -49,6 +49,15 @@ lb_tensor *lb_swiglu(lb_ctx *ctx, lb_tensor *gate, lb_tensor *up);
 /* lb_rmsnorm: x * rsqrt(mean(x^2, last dim) + eps) * w. x (..., C), w (C). */
 lb_tensor *lb_rmsnorm(lb_ctx *ctx, lb_tensor *x, lb_tensor *w, float eps);
 
+/* lb_add_rmsnorm: the residual add and the norm after it in one pass:
+ * h = x + r, out = rmsnorm(h, w). x and r (..., C) of one shape and dtype,
+ * w (C). *h_out receives h (x's device and dtype). Backward: grads reaching
+ * h from elsewhere (the residual stream) add to the norm's before flowing to
+ * x and r. On CUDA the statistics are taken on h rounded to the activation
+ * dtype, as an unfused add then rmsnorm would. */
+lb_tensor *lb_add_rmsnorm(lb_ctx *ctx, lb_tensor *x, lb_tensor *r, lb_tensor *w, float eps,
+                          lb_tensor **h_out);
+
 /* lb_layernorm: (x - mean) * rsqrt(var + eps) * w + b over the last dim
  * (biased variance). x (..., C), w (C), b (C) or NULL. */
 lb_tensor *lb_layernorm(lb_ctx *ctx, lb_tensor *x, lb_tensor *w, lb_tensor *b, float eps);
@@ -60,7 +69,9 @@ lb_tensor *lb_softmax(lb_ctx *ctx, lb_tensor *x);
 
 /* lb_embedding: out[b, t, :] = table[ids[b, t], :]. table (V, C) f32,
  * ids (B, T) i32 with 0 <= id < V (checked). Out (B, T, C). Grad flows to
- * table only. */
+ * table only. With a CUDA table the output is bf16 (an activation) and ids
+ * may be on the CPU (no wait) or the GPU (copied back for the check). The
+ * CUDA table grad is deterministic (bit-identical to the CPU's). */
 lb_tensor *lb_embedding(lb_ctx *ctx, lb_tensor *table, lb_tensor *ids);
 
 /* lb_rope: rotary embedding in the HF rotate-half layout: for j < hd/2 the
@@ -82,9 +93,12 @@ lb_tensor *lb_attention(lb_ctx *ctx, lb_tensor *q, lb_tensor *k, lb_tensor *v, i
 
 /* lb_cross_entropy: mean over rows with target >= 0 of
  * -log softmax(logits[i])[target[i]], log-softmax fused. logits (N, V),
- * targets (N) i32 (negative = ignored). Out: scalar (ndim 0); 0, with a zero
- * grad, when no row is counted. When nll_sum/count are non-NULL they
- * receive the sum of NLL (double) and the number of rows counted. */
+ * targets (N) i32 (negative = ignored). Out: scalar (ndim 0, f32, on the
+ * logits' device); 0, with a zero grad, when no row is counted. When
+ * nll_sum/count are non-NULL they receive the sum of NLL (double) and the
+ * number of rows counted. On CUDA: targets on the CPU (no wait) or the GPU
+ * (copied back for the check); the vocabulary is processed in chunks (no
+ * (N, V) f32 buffer); asking for nll_sum waits for the device. */
 lb_tensor *lb_cross_entropy(lb_ctx *ctx, lb_tensor *logits, lb_tensor *targets,
                             double *nll_sum, int64_t *count);
 

@@ -1,35 +1,78 @@
-/* ops_embedding.c — lb_embedding: id checks, output, tape.
+/* ops_embedding.c — lb_embedding: id checks, output, tape, and the branch
+ * to the CPU or CUDA kernel.
  *
- * The lookup and the scatter-add of the grad are in kernels/cpu/embedding.c.
- * Grad flows to the table only. Not here: tied output heads (layers/).
+ * The lookup and the scatter-add of the grad are in kernels/cpu/embedding.c
+ * and kernels/cuda/embedding.cu. Grad flows to the table only. On CUDA the
+ * table is the f32 parameter on the GPU and the output a bf16 activation;
+ * ids may be on the CPU (checked there, then uploaded: no wait) or on the
+ * GPU (copied back for the check: one wait for the device). Not here: tied
+ * output heads (layers/).
  */
 #include "autograd/ops.h"
 #include "autograd/ops_common.h"
 #include "kernels/cpu/kernels.h"
+#include "kernels/cuda/kernels.h"
+
+typedef struct emb_saved {
+    const int32_t *ids;   // (n) on the table's device
+} emb_saved;
 
 static void embedding_backward(lb_ctx *ctx, lb_node *node)
 {
-    lb_tensor *table = node->in[0], *ids = node->in[1];
-    lb_cpu_embedding_bwd(ids->data, node->out->grad->data, lb_op_grad_data(ctx, table),
-                         lb_tensor_numel(ids), table->shape[1]);
+    lb_tensor *table = node->in[0], *out = node->out;
+    const emb_saved *sv = node->saved;
+    int64_t n = lb_op_rows(out), C = table->shape[1];
+    float *dtable = lb_op_grad_data(ctx, table);
+    if (table->device == LB_CUDA)
+        lb_cuda_embedding_bwd(ctx, sv->ids, out->grad->data, dtable, n, C, out->dtype);
+    else
+        lb_cpu_embedding_bwd(sv->ids, out->grad->data, dtable, n, C);
 }
 
 lb_tensor *lb_embedding(lb_ctx *ctx, lb_tensor *table, lb_tensor *ids)
 {
-    lb_op_check_input("lb_embedding", "table", table, LB_F32);
-    lb_op_check_input("lb_embedding", "ids", ids, LB_I32);
+    LB_CHECKF(table != NULL && ids != NULL, "lb_embedding: table or ids is NULL");
+    lb_op_check_on("lb_embedding", "table", table, table->device);
+    LB_CHECKF(table->dtype == LB_F32, "lb_embedding: table %s is %s, expected f32",
+              LB_SHAPE_STR(table), lb_dtype_name(table->dtype));
+    LB_CHECKF(ids->dtype == LB_I32 && (ids->device == LB_CPU || ids->device == table->device),
+              "lb_embedding: ids %s are %s on %s, expected i32 on the cpu or the table's device",
+              LB_SHAPE_STR(ids), lb_dtype_name(ids->dtype), lb_device_name(ids->device));
     LB_CHECKF(table->ndim == 2 && ids->ndim == 2,
               "lb_embedding: table %s must be (V, C) and ids %s (B, T)",
               LB_SHAPE_STR(table), LB_SHAPE_STR(ids));
     int64_t V = table->shape[0], C = table->shape[1], n = lb_tensor_numel(ids);
-    const int32_t *id = ids->data;
+    size_t ibytes = (size_t)n * sizeof(int32_t);
+    const int32_t *id = ids->data;   /* host copy for the check */
+    if (ids->device == LB_CUDA) {
+        int32_t *h = lb_arena_alloc(ctx, ibytes);
+        lb_cuda_memcpy_d2h(ctx, h, ids->data, ibytes);
+        id = h;
+    }
     for (int64_t i = 0; i < n; i++)
         LB_CHECKF(id[i] >= 0 && id[i] < V, "lb_embedding: ids[%lld] = %d is outside the table %s",
                   (long long)i, id[i], LB_SHAPE_STR(table));
-    lb_tensor *out = lb_tensor_new(ctx, LB_F32, LB_SHAPE(ids->shape[0], ids->shape[1], C)); // (B, T, C)
-    lb_cpu_embedding_fwd(table->data, id, out->data, n, C);
+    lb_dtype dt = table->device == LB_CUDA ? LB_BF16 : LB_F32;   /* an activation (tensor.h) */
+    lb_tensor *out = lb_tensor_new_dev(ctx, table->device, dt, LB_SHAPE(ids->shape[0], ids->shape[1], C)); // (B, T, C)
+    const int32_t *kid = id;   /* the ids on the table's device */
+    if (table->device == LB_CUDA) {
+        if (ids->device == LB_CUDA) {
+            kid = ids->data;
+        } else {
+            int32_t *d = lb_cuda_step_alloc(ctx, ibytes);
+            lb_cuda_memcpy_h2d(ctx, d, ids->data, ibytes);
+            kid = d;
+        }
+        lb_cuda_embedding_fwd(ctx, table->data, kid, out->data, n, C, out->dtype);
+    } else {
+        lb_cpu_embedding_fwd(table->data, kid, out->data, n, C);
+    }
     lb_tensor *ins[2] = {table, ids};
-    if (lb_needs_grad(ctx, ins, 1))   /* only the table can carry grad */
-        lb_tape_record(ctx, "embedding", embedding_backward, out, ins, 2);
+    if (lb_needs_grad(ctx, ins, 1)) {   /* only the table can carry grad */
+        lb_node *node = lb_tape_record(ctx, "embedding", embedding_backward, out, ins, 2);
+        emb_saved *sv = lb_arena_alloc(ctx, sizeof *sv);
+        sv->ids = kid;
+        node->saved = sv;
+    }
     return out;
 }

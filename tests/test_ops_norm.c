@@ -1,6 +1,7 @@
 /* test_ops_norm.c — lb_rmsnorm and lb_layernorm (with and without bias,
  * and far from zero mean): forward against a double reference, backward
- * against finite differences. */
+ * against finite differences; lb_add_rmsnorm against lb_add then
+ * lb_rmsnorm. */
 #include <omp.h>
 
 #include "ops_check.h"
@@ -112,6 +113,47 @@ static void test_norm_thread_independent(void)
     }
 }
 
+/* lb_add_rmsnorm: the same values and grads, bit for bit, as lb_add then
+ * lb_rmsnorm, with a grad reaching h from elsewhere too (the residual
+ * stream), which the backward must add to the norm's before x and r */
+static void test_add_rmsnorm(void)
+{
+    enum { R = 5, C = 37 };
+    lb_ctx ctx[2];
+    lb_tensor *res[2][5];   /* per way: y, h, dx, dr, dw */
+    for (int k = 0; k < 2; k++) {
+        opc_ctx(&ctx[k]);
+        lb_tensor *x = opc_rand(&ctx[k], LB_SHAPE(R, C), 1, -2.0f, 2.0f, true);
+        lb_tensor *r = opc_rand(&ctx[k], LB_SHAPE(R, C), 2, -1.0f, 1.0f, true);
+        lb_tensor *w = opc_rand(&ctx[k], LB_SHAPE(C), 3, 0.5f, 1.5f, true);
+        lb_tensor *h, *y;
+        if (k == 0) {
+            y = lb_add_rmsnorm(&ctx[k], x, r, w, 1e-5f, &h);
+        } else {
+            h = lb_add(&ctx[k], x, r);
+            y = lb_rmsnorm(&ctx[k], h, w, 1e-5f);
+        }
+        lb_test_rand(lb_grad_of(&ctx[k], h)->data, R * C, 4, -1.0f, 1.0f);
+        lb_test_rand(lb_grad_of(&ctx[k], y)->data, R * C, 5, -1.0f, 1.0f);
+        for (lb_node *n = ctx[k].tape; n; n = n->prev)
+            if (n->out->grad) n->backward(&ctx[k], n);
+        res[k][0] = y;
+        res[k][1] = h;
+        res[k][2] = x->grad;
+        res[k][3] = r->grad;
+        res[k][4] = w->grad;
+    }
+    const char *names[5] = {"y", "h", "dx", "dr", "dw"};
+    for (int i = 0; i < 5; i++) {
+        LB_EXPECTF(res[0][i] && res[1][i], "add_rmsnorm: %s missing", names[i]);
+        if (!res[0][i] || !res[1][i]) continue;
+        size_t bytes = (size_t)lb_tensor_numel(res[1][i]) * sizeof(float);
+        LB_EXPECTF(memcmp(res[0][i]->data, res[1][i]->data, bytes) == 0,
+                   "add_rmsnorm: %s differs from add then rmsnorm", names[i]);
+    }
+    for (int k = 0; k < 2; k++) lb_ctx_free(&ctx[k]);
+}
+
 int main(void)
 {
     LB_RUN(test_rmsnorm);
@@ -121,5 +163,6 @@ int main(void)
     LB_RUN(test_layernorm_offset);
     LB_RUN(test_rmsnorm_eps);
     LB_RUN(test_norm_thread_independent);
+    LB_RUN(test_add_rmsnorm);
     return lb_test_summary();
 }

@@ -1,0 +1,274 @@
+/* norm.cu — RMSNorm, LayerNorm and the fused residual-add + RMSNorm on
+ * CUDA, forward and backward.
+ *
+ * Dtypes: x, r, h, out, dout, dx have the activation dtype dt (bf16 in
+ * training; f32 works too); w and b are f32 master parameters (C); mean and
+ * rstd f32 (rows); dw and db f32 (C). All arithmetic in fp32 registers; the
+ * row statistics are fp32 block reductions (the CPU sums in double: the
+ * difference is far under bf16 rounding).
+ *
+ * Forward: one block per row; the row is read twice (statistics, then the
+ * output; the re-read hits L1/L2). Backward: a fixed grid of at most
+ * LB_NORM_PARTS blocks, block k taking rows k, k + parts, ...; each block
+ * ACCUMULATES dx for its rows and keeps its own partial dw (and db) in
+ * shared memory (in the global partial buffer for rows wider than
+ * LB_NORM_SMEM_COLS); lb_colsum_acc_kernel then adds the partials in block
+ * order into dw. A deterministic two-pass reduction, no atomics: reruns are
+ * bit-identical.
+ *
+ * Not here: the norm modules (layers/), the CPU specification
+ * (kernels/cpu/norm.c).
+ */
+#include "kernels/cuda/kernels.h"
+#include "kernels/cuda/rowops.cuh"
+
+/* Row groups of the backward: enough 512-thread blocks to fill an H100
+ * (132 SMs x 4) while the partials stay small (parts x C floats). Fixed, so
+ * results do not depend on the GPU model. */
+#define LB_NORM_PARTS 256
+
+/* Columns whose partial sums fit the default 48 KB of shared memory. */
+#define LB_NORM_SMEM_COLS 12288
+
+/* r == NULL: out = rmsnorm(x). r != NULL: h = x + r (rounded to T, written)
+ * and out = rmsnorm(h), the statistics taken on the rounded h, as the
+ * unfused add then rmsnorm would. OVERWRITES out, h, rstd (may be NULL). */
+template <typename T>
+__global__ void rmsnorm_fwd_kernel(const T *x, const T *r, const float *w, T *h, T *out,
+                                   float *rstd, int64_t C, float eps)
+{
+    int64_t row = blockIdx.x;
+    const T *xr = x + row * C;
+    float ss = 0.0f;
+    if (r) {
+        const T *rr = r + row * C;
+        T *hr = h + row * C;
+        for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+            lb_st(hr + c, lb_ld(xr + c) + lb_ld(rr + c));
+            float v = lb_ld(hr + c);
+            ss += v * v;
+        }
+        xr = hr;   /* each thread re-reads only elements it wrote itself */
+    } else {
+        for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+            float v = lb_ld(xr + c);
+            ss += v * v;
+        }
+    }
+    ss = lb_block_sum(ss);
+    float rs = 1.0f / sqrtf(ss / (float)C + eps);
+    T *yr = out + row * C;
+    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) lb_st(yr + c, (lb_ld(xr + c) * rs) * w[c]);
+    if (rstd && threadIdx.x == 0) rstd[row] = rs;
+}
+
+/* With xh = x * rstd and g = dout * w:
+ *   dx += rstd * (g - xh * mean(g * xh)),  dw part += dout * xh. */
+template <typename T>
+__global__ void rmsnorm_bwd_kernel(const T *x, const float *w, const float *rstd, const T *dout,
+                                   T *dx, float *dwpart, int64_t rows, int64_t C, bool smem)
+{
+    extern __shared__ float sdw[];   // (C) when smem
+    float *acc = dwpart ? (smem ? sdw : dwpart + (int64_t)blockIdx.x * C) : NULL;
+    if (acc)
+        for (int64_t c = threadIdx.x; c < C; c += blockDim.x) acc[c] = 0.0f;
+    for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+        const T *xr = x + row * C, *dy = dout + row * C;
+        float rs = rstd[row];
+        if (dx) {
+            float dot = 0.0f;
+            for (int64_t c = threadIdx.x; c < C; c += blockDim.x)
+                dot += (lb_ld(dy + c) * w[c]) * (lb_ld(xr + c) * rs);
+            float m = lb_block_sum(dot) / (float)C;
+            T *dxr = dx + row * C;
+            for (int64_t c = threadIdx.x; c < C; c += blockDim.x)
+                lb_acc(dxr + c, rs * (lb_ld(dy + c) * w[c] - (lb_ld(xr + c) * rs) * m));
+        }
+        if (acc)
+            for (int64_t c = threadIdx.x; c < C; c += blockDim.x)
+                acc[c] += lb_ld(dy + c) * (lb_ld(xr + c) * rs);
+    }
+    if (acc && smem)
+        for (int64_t c = threadIdx.x; c < C; c += blockDim.x)
+            dwpart[(int64_t)blockIdx.x * C + c] = sdw[c];
+}
+
+template <typename T>
+__global__ void layernorm_fwd_kernel(const T *x, const float *w, const float *b, T *out,
+                                     float *mean, float *rstd, int64_t C, float eps)
+{
+    int64_t row = blockIdx.x;
+    const T *xr = x + row * C;
+    float s = 0.0f;
+    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) s += lb_ld(xr + c);
+    float m = lb_block_sum(s) / (float)C;
+    float var = 0.0f;   /* two passes: no cancellation when |mean| >> std */
+    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+        float d = lb_ld(xr + c) - m;
+        var += d * d;
+    }
+    float rs = 1.0f / sqrtf(lb_block_sum(var) / (float)C + eps);
+    T *yr = out + row * C;
+    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+        float v = ((lb_ld(xr + c) - m) * rs) * w[c];
+        lb_st(yr + c, b ? v + b[c] : v);
+    }
+    if (threadIdx.x == 0) {
+        if (mean) mean[row] = m;
+        if (rstd) rstd[row] = rs;
+    }
+}
+
+/* With xh = (x - mean) * rstd and g = dout * w:
+ *   dx += rstd * (g - mean(g) - xh * mean(g * xh)),
+ *   dw part += dout * xh,  db part += dout. */
+template <typename T>
+__global__ void layernorm_bwd_kernel(const T *x, const float *w, const float *mean,
+                                     const float *rstd, const T *dout, T *dx, float *dwpart,
+                                     float *dbpart, int64_t rows, int64_t C, bool smem)
+{
+    extern __shared__ float spart[];   // (2, C) when smem: dw, then db
+    float *aw = NULL, *ab = NULL;
+    if (dwpart) aw = smem ? spart : dwpart + (int64_t)blockIdx.x * C;
+    if (dbpart) ab = smem ? spart + C : dbpart + (int64_t)blockIdx.x * C;
+    for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+        if (aw) aw[c] = 0.0f;
+        if (ab) ab[c] = 0.0f;
+    }
+    for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+        const T *xr = x + row * C, *dy = dout + row * C;
+        float m = mean[row], rs = rstd[row];
+        if (dx) {
+            float sg = 0.0f, sgx = 0.0f;
+            for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+                float g = lb_ld(dy + c) * w[c];
+                sg += g;
+                sgx += g * ((lb_ld(xr + c) - m) * rs);
+            }
+            float mg = lb_block_sum(sg) / (float)C;
+            float mgx = lb_block_sum(sgx) / (float)C;
+            T *dxr = dx + row * C;
+            for (int64_t c = threadIdx.x; c < C; c += blockDim.x)
+                lb_acc(dxr + c, rs * (lb_ld(dy + c) * w[c] - mg - ((lb_ld(xr + c) - m) * rs) * mgx));
+        }
+        for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+            float d = lb_ld(dy + c);
+            if (aw) aw[c] += d * ((lb_ld(xr + c) - m) * rs);
+            if (ab) ab[c] += d;
+        }
+    }
+    if (smem) {
+        for (int64_t c = threadIdx.x; c < C; c += blockDim.x) {
+            if (dwpart) dwpart[(int64_t)blockIdx.x * C + c] = aw[c];
+            if (dbpart) dbpart[(int64_t)blockIdx.x * C + c] = ab[c];
+        }
+    }
+}
+
+/* dx += dh and dr += dh: the residual add's backward in one pass. */
+template <typename T>
+__global__ void residual_bwd_kernel(const T *dh, T *dx, T *dr, int64_t n)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        float g = lb_ld(dh + i);
+        if (dx) lb_acc(dx + i, g);
+        if (dr) lb_acc(dr + i, g);
+    }
+}
+
+/* ---- launchers ---------------------------------------------------------------- */
+
+static int norm_parts(int64_t rows) { return (int)(rows < LB_NORM_PARTS ? rows : LB_NORM_PARTS); }
+
+/* finish_colsum: dst (C) += the column sums of part (nparts, C), then frees
+ * part (stream-ordered). */
+static void finish_colsum(lb_ctx *ctx, float *part, float *dst, int nparts, int64_t C)
+{
+    lb_colsum_acc_kernel<<<(unsigned)((C + 255) / 256), 256, 0, lb_cuda_stream(ctx)>>>(
+        part, dst, nparts, C);
+    LB_CUDA_LAUNCH_CHECK(ctx);
+    lb_cuda_tmp_free(ctx, part);
+}
+
+void lb_cuda_rmsnorm_fwd(lb_ctx *ctx, const void *x, const float *w, void *out, float *rstd,
+                         int64_t rows, int64_t C, float eps, lb_dtype dt)
+{
+    if (rows == 0 || C == 0) return;
+    cudaStream_t s = lb_cuda_stream(ctx);
+    LB_DISPATCH_FLOAT(dt, T,
+        rmsnorm_fwd_kernel<T><<<(unsigned)rows, lb_row_threads(C), 0, s>>>(
+            (const T *)x, (const T *)NULL, w, (T *)NULL, (T *)out, rstd, C, eps));
+    LB_CUDA_LAUNCH_CHECK(ctx);
+}
+
+void lb_cuda_add_rmsnorm_fwd(lb_ctx *ctx, const void *x, const void *r, const float *w, void *h,
+                             void *out, float *rstd, int64_t rows, int64_t C, float eps,
+                             lb_dtype dt)
+{
+    if (rows == 0 || C == 0) return;
+    cudaStream_t s = lb_cuda_stream(ctx);
+    LB_DISPATCH_FLOAT(dt, T,
+        rmsnorm_fwd_kernel<T><<<(unsigned)rows, lb_row_threads(C), 0, s>>>(
+            (const T *)x, (const T *)r, w, (T *)h, (T *)out, rstd, C, eps));
+    LB_CUDA_LAUNCH_CHECK(ctx);
+}
+
+void lb_cuda_rmsnorm_bwd(lb_ctx *ctx, const void *x, const float *w, const float *rstd,
+                         const void *dout, void *dx, float *dw, int64_t rows, int64_t C,
+                         lb_dtype dt)
+{
+    if (rows == 0 || C == 0 || (!dx && !dw)) return;
+    cudaStream_t s = lb_cuda_stream(ctx);
+    int parts = norm_parts(rows);
+    bool smem = C <= LB_NORM_SMEM_COLS;
+    float *part = dw ? (float *)lb_cuda_tmp_alloc(ctx, (size_t)parts * C * sizeof(float)) : NULL;
+    size_t shbytes = dw && smem ? (size_t)C * sizeof(float) : 0;
+    LB_DISPATCH_FLOAT(dt, T,
+        rmsnorm_bwd_kernel<T><<<parts, lb_row_threads(C), shbytes, s>>>(
+            (const T *)x, w, rstd, (const T *)dout, (T *)dx, part, rows, C, smem));
+    LB_CUDA_LAUNCH_CHECK(ctx);
+    if (dw) finish_colsum(ctx, part, dw, parts, C);
+}
+
+void lb_cuda_layernorm_fwd(lb_ctx *ctx, const void *x, const float *w, const float *b, void *out,
+                           float *mean, float *rstd, int64_t rows, int64_t C, float eps,
+                           lb_dtype dt)
+{
+    if (rows == 0 || C == 0) return;
+    cudaStream_t s = lb_cuda_stream(ctx);
+    LB_DISPATCH_FLOAT(dt, T,
+        layernorm_fwd_kernel<T><<<(unsigned)rows, lb_row_threads(C), 0, s>>>(
+            (const T *)x, w, b, (T *)out, mean, rstd, C, eps));
+    LB_CUDA_LAUNCH_CHECK(ctx);
+}
+
+void lb_cuda_layernorm_bwd(lb_ctx *ctx, const void *x, const float *w, const float *mean,
+                           const float *rstd, const void *dout, void *dx, float *dw, float *db,
+                           int64_t rows, int64_t C, lb_dtype dt)
+{
+    if (rows == 0 || C == 0 || (!dx && !dw && !db)) return;
+    cudaStream_t s = lb_cuda_stream(ctx);
+    int parts = norm_parts(rows);
+    bool smem = C <= LB_NORM_SMEM_COLS / 2;
+    size_t pbytes = (size_t)parts * C * sizeof(float);
+    float *pw = dw ? (float *)lb_cuda_tmp_alloc(ctx, pbytes) : NULL;
+    float *pb = db ? (float *)lb_cuda_tmp_alloc(ctx, pbytes) : NULL;
+    size_t shbytes = (dw || db) && smem ? 2 * (size_t)C * sizeof(float) : 0;
+    LB_DISPATCH_FLOAT(dt, T,
+        layernorm_bwd_kernel<T><<<parts, lb_row_threads(C), shbytes, s>>>(
+            (const T *)x, w, mean, rstd, (const T *)dout, (T *)dx, pw, pb, rows, C, smem));
+    LB_CUDA_LAUNCH_CHECK(ctx);
+    if (dw) finish_colsum(ctx, pw, dw, parts, C);
+    if (db) finish_colsum(ctx, pb, db, parts, C);
+}
+
+void lb_cuda_residual_bwd(lb_ctx *ctx, const void *dh, void *dx, void *dr, int64_t n, lb_dtype dt)
+{
+    if (n == 0 || (!dx && !dr)) return;
+    cudaStream_t s = lb_cuda_stream(ctx);
+    unsigned grid = lb_cuda_grid(ctx, n, LB_CUDA_THREADS);
+    LB_DISPATCH_FLOAT(dt, T,
+        residual_bwd_kernel<T><<<grid, LB_CUDA_THREADS, 0, s>>>((const T *)dh, (T *)dx, (T *)dr, n));
+    LB_CUDA_LAUNCH_CHECK(ctx);
+}

@@ -1,0 +1,155 @@
+/* test_gpu_norm.c — CUDA RMSNorm, LayerNorm and the fused residual-add +
+ * RMSNorm (lb_add_rmsnorm) against the CPU fp32 ops, forward and backward,
+ * at C = 384, 2048, 4099 (not a multiple of 8) and a row wider than the
+ * backward's shared-memory partials (13000 for RMSNorm, 6500 for LayerNorm),
+ * with row counts 1, 7 and 300 (> 256: several rows per backward block).
+ * Also: the weight grad is bit-identical over two runs (deterministic).
+ * (The CPU lb_add_rmsnorm is tested in test_ops_norm.c.)
+ *
+ * Tolerances (gpu_ops_check.h: relative to the largest CPU value):
+ *  - forward: fp32 math on the same bf16 inputs, then one rounding of the
+ *    output to bf16 (<= 2^-9 of it); the fp32 statistics differ from the
+ *    CPU's double ones by ~C 2^-24, negligible. GN_TOL_FWD = 2^-8 (twice).
+ *  - dx: rounded once after adding to the preseed: 2^-9; GN_TOL_DX = 2^-8.
+ *  - the fused op reads h rounded to bf16 (the CPU keeps it f32): one more
+ *    2^-9 in y and dx; GN_TOL_FUSED = 2^-7 (twice 2 x 2^-9).
+ *  - dw, db (f32): sums over rows of products of bf16-exact numbers, in
+ *    another order than the CPU's: ~rows 2^-24 relative to the sum of
+ *    magnitudes, which for random signs is up to ~sqrt(rows) times the
+ *    result; GN_TOL_DW = 1e-4 covers rows 300 with a margin of ~5.
+ */
+#include "gpu_ops_check.h"
+
+#define GN_TOL_FWD (1.0 / 256)
+#define GN_TOL_DX (1.0 / 256)
+#define GN_TOL_FUSED (1.0 / 128)
+#define GN_TOL_DW 1e-4
+
+typedef enum { GN_RMS, GN_LAYER, GN_FUSED } gn_kind;
+
+static const char *kind_name(gn_kind k)
+{
+    return k == GN_RMS ? "rmsnorm" : k == GN_LAYER ? "layernorm" : "add_rmsnorm";
+}
+
+typedef struct gn_side {
+    lb_ctx ctx;
+    lb_tensor *x, *r, *w, *b, *out, *h;
+} gn_side;
+
+/* run: inputs from host arrays on dev, forward, backward from dout with
+ * preseeded grads. */
+static void run(gn_side *s, lb_device dev, gn_kind kind, int64_t rows, int64_t C,
+                const float *x, const float *r, const float *w, const float *b, const float *dout,
+                const float *seed_x, const float *seed_w)
+{
+    lb_ctx *ctx = &s->ctx;
+    if (dev == LB_CUDA) gx_poison(ctx);
+    s->x = gx_tensor(ctx, dev, LB_BF16, x, LB_SHAPE(rows, C), true);
+    s->r = kind == GN_FUSED ? gx_tensor(ctx, dev, LB_BF16, r, LB_SHAPE(rows, C), true) : NULL;
+    s->w = gx_param(ctx, dev, w, LB_SHAPE(C));
+    s->b = kind == GN_LAYER ? gx_param(ctx, dev, b, LB_SHAPE(C)) : NULL;
+    s->h = NULL;
+    if (kind == GN_RMS) s->out = lb_rmsnorm(ctx, s->x, s->w, 1e-5f);
+    else if (kind == GN_LAYER) s->out = lb_layernorm(ctx, s->x, s->w, s->b, 1e-5f);
+    else s->out = lb_add_rmsnorm(ctx, s->x, s->r, s->w, 1e-5f, &s->h);
+    gx_preseed(ctx, s->x, seed_x);
+    if (s->r) gx_preseed(ctx, s->r, seed_x);
+    gx_preseed(ctx, s->w, seed_w);
+    if (s->b) gx_preseed(ctx, s->b, seed_w);
+    gx_backward(ctx, s->out, dout);
+}
+
+static void check_case(gn_kind kind, int64_t rows, int64_t C, uint64_t seed)
+{
+    char what[128];
+    int64_t n = rows * C;
+    float *x = gx_rand(n, seed, -2.0f, 2.0f), *r = gx_rand(n, seed + 1, -1.0f, 1.0f);
+    float *w = gx_rand(C, seed + 2, 0.5f, 1.5f), *b = gx_rand(C, seed + 3, -0.5f, 0.5f);
+    float *dout = gx_rand(n, seed + 4, -1.0f, 1.0f);
+    float *sx = gx_rand(n, seed + 5, -0.5f, 0.5f), *sw = gx_rand(C, seed + 6, -0.5f, 0.5f);
+    gn_side c, g;
+    gx_ctx(&c.ctx, LB_CPU);
+    gx_ctx(&g.ctx, LB_CUDA);
+    run(&c, LB_CPU, kind, rows, C, x, r, w, b, dout, sx, sw);
+    run(&g, LB_CUDA, kind, rows, C, x, r, w, b, dout, sx, sw);
+    double tf = kind == GN_FUSED ? GN_TOL_FUSED : GN_TOL_FWD;
+    double tx = kind == GN_FUSED ? GN_TOL_FUSED : GN_TOL_DX;
+#define WHAT(part) (snprintf(what, sizeof what, "%s rows %lld C %lld: %s", kind_name(kind), \
+                             (long long)rows, (long long)C, part), what)
+    gx_expect(&g.ctx, g.out, &c.ctx, c.out, tf, WHAT("out"));
+    if (kind == GN_FUSED) {
+        gx_expect_exact(&g.ctx, g.h, &c.ctx, c.h, WHAT("h"));
+        gx_expect(&g.ctx, g.r->grad, &c.ctx, c.r->grad, tx, WHAT("dr"));
+    }
+    gx_expect(&g.ctx, g.x->grad, &c.ctx, c.x->grad, tx, WHAT("dx"));
+    gx_expect(&g.ctx, g.w->grad, &c.ctx, c.w->grad, GN_TOL_DW, WHAT("dw"));
+    if (kind == GN_LAYER) gx_expect(&g.ctx, g.b->grad, &c.ctx, c.b->grad, GN_TOL_DW, WHAT("db"));
+#undef WHAT
+    lb_tensor_free(c.w);
+    lb_tensor_free(c.b);
+    lb_tensor_free(g.w);
+    lb_tensor_free(g.b);
+    lb_ctx_free(&c.ctx);
+    lb_ctx_free(&g.ctx);
+    free(x);
+    free(r);
+    free(w);
+    free(b);
+    free(dout);
+    free(sx);
+    free(sw);
+}
+
+static void check_kind(gn_kind kind, int64_t wide)
+{
+    if (!gx_have_gpu()) return;
+    const int64_t Cs[] = {384, 2048, 4099, wide};
+    const int64_t rows[] = {1, 7, 300};
+    uint64_t seed = 100 * (uint64_t)kind;
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 3; j++) {
+            if (Cs[i] == wide && rows[j] == 300) continue;   /* keep the wide case small */
+            check_case(kind, rows[j], Cs[i], seed += 10);
+        }
+    check_case(kind, 300, 37, seed + 10);   /* narrow rows: one 64-thread block per row */
+}
+
+static void test_rmsnorm(void) { check_kind(GN_RMS, 13000); }
+static void test_layernorm(void) { check_kind(GN_LAYER, 6500); }
+static void test_add_rmsnorm(void) { check_kind(GN_FUSED, 13000); }
+
+/* the CUDA weight grad is summed in a fixed order: two runs, same bits */
+static void test_dw_deterministic(void)
+{
+    if (!gx_have_gpu()) return;
+    int64_t rows = 1000, C = 2048, n = rows * C;
+    float *x = gx_rand(n, 7, -2, 2), *w = gx_rand(C, 8, 0.5f, 1.5f), *dout = gx_rand(n, 9, -1, 1);
+    float *dw[2];
+    lb_ctx ctx;
+    gx_ctx(&ctx, LB_CUDA);
+    for (int k = 0; k < 2; k++) {
+        lb_tensor *xt = gx_tensor(&ctx, LB_CUDA, LB_BF16, x, LB_SHAPE(rows, C), true);
+        lb_tensor *wt = gx_param(&ctx, LB_CUDA, w, LB_SHAPE(C));
+        gx_backward(&ctx, lb_rmsnorm(&ctx, xt, wt, 1e-5f), dout);
+        dw[k] = gx_host(&ctx, wt->grad);
+        lb_tensor_free(wt);
+        lb_ctx_step_end(&ctx);
+    }
+    LB_EXPECTF(memcmp(dw[0], dw[1], (size_t)C * sizeof(float)) == 0, "dw differs between runs");
+    lb_ctx_free(&ctx);
+    free(dw[0]);
+    free(dw[1]);
+    free(x);
+    free(w);
+    free(dout);
+}
+
+int main(void)
+{
+    LB_RUN(test_rmsnorm);
+    LB_RUN(test_layernorm);
+    LB_RUN(test_add_rmsnorm);
+    LB_RUN(test_dw_deterministic);
+    return lb_test_summary();
+}
