@@ -3,7 +3,7 @@
 # PyTorch (transformers LlamaForCausalLM, bf16 autocast, fused AdamW; eager
 # and torch.compile), same batch, context and random tokens, on this GPU.
 #
-#   scripts/bench/gpu_train_step.sh [BUILD_DIR]     (default: build)
+#   scripts/bench/gpu_train_step.sh [BUILD_DIR]     (default: $LB_BUILD, else build)
 #   env: CONFIG (tinyllama-1.1b), BATCH (4), CTX (2048), STEPS (10), WARMUP (3),
 #        MODES (eager,compile), LOWBIT (path of the lowbit binary), OUT (logs)
 #
@@ -16,7 +16,8 @@
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-BUILD=${1:-$ROOT/build}
+BUILD=${1:-${LB_BUILD:-build}}
+case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 LOWBIT=${LOWBIT:-$BUILD/lowbit}
 CONFIG=${CONFIG:-tinyllama-1.1b}
 BATCH=${BATCH:-4}
@@ -33,13 +34,13 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>
 
 # lowbit
 if [ -x "$LOWBIT" ]; then
-    timeout 300 "$LOWBIT" bench --what train-step --config "$CONFIG" --batch "$BATCH" --ctx "$CTX" \
+    timeout "${LOWBIT_TIMEOUT:-300}" "$LOWBIT" bench --what train-step --config "$CONFIG" --batch "$BATCH" --ctx "$CTX" \
         --steps "$STEPS" --warmup "$WARMUP" --device cuda --json >"$LOG/lowbit.json" 2>"$LOG/lowbit.err"
     rc=$?
     if [ $rc -ne 0 ] || [ ! -s "$LOG/lowbit.json" ]; then
         why=$(grep -E "lowbit: (internal )?error|failed|check|abort" "$LOG/lowbit.err" | tail -n 2 | tr '\n' ' ')
         [ -n "$why" ] || why=$(tail -n 2 "$LOG/lowbit.err" | tr '\n' ' ')
-        [ $rc -eq 124 ] && why="timed out after 300 s. $why"
+        [ $rc -eq 124 ] && why="timed out after ${LOWBIT_TIMEOUT:-300} s. $why"
         printf '{"impl": "lowbit", "error": %s}\n' "$("$PY" -c 'import json,sys; print(json.dumps(sys.argv[1]))' "exit $rc: $why")" >"$LOG/lowbit.json"
     else
         "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); d["impl"]="lowbit"; print(json.dumps(d))' \
@@ -50,7 +51,7 @@ else
 fi
 
 # PyTorch
-PYTHONUNBUFFERED=1 timeout 420 "$PY" "$HERE/torch_train_step.py" --config "$CONFIG" --batch "$BATCH" --ctx "$CTX" \
+PYTHONUNBUFFERED=1 timeout "${TORCH_TIMEOUT:-420}" "$PY" "$HERE/torch_train_step.py" --config "$CONFIG" --batch "$BATCH" --ctx "$CTX" \
     --steps "$STEPS" --warmup "$WARMUP" --modes "$MODES" >"$LOG/torch.jsonl" 2>"$LOG/torch.err"
 rc=$?
 [ $rc -ne 0 ] && echo "{\"impl\": \"torch\", \"error\": \"exit $rc (see $LOG/torch.err)\"}" >>"$LOG/torch.jsonl"
