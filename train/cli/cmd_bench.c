@@ -115,7 +115,7 @@ static float train_step(lb_ctx *ctx, lb_model *m, lb_adamw *opt, const bench_fla
     random_batch(ctx, B, T, V, rng, &ids, &targets);
     mark t0 = mark_now(ctx);
     lb_model_zero_grad(ctx, m);
-    if (ctx->device != LB_CPU) targets = lb_tensor_to(ctx, targets, ctx->device, LB_I32);
+    /* targets stay on the host: the loss op checks them there and copies them up */
     lb_tensor *logits = lb_model_forward(ctx, m, ids, NULL);          // (B, T, V)
     logits = lb_reshape(ctx, logits, LB_SHAPE(B * T, V));             // (B·T, V)
     lb_tensor *loss = lb_cross_entropy(ctx, logits, targets, NULL, NULL);
