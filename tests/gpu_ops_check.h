@@ -14,7 +14,9 @@
  * and exact comparisons where both devices round the same way.)
  *
  * Errors are max |gpu - cpu| / max(max |cpu|, GX_FLOOR) over a tensor; the
- * tests derive their tolerances from bf16's unit roundoff (2^-9).
+ * tests derive their tolerances from bf16's unit roundoff u = 2^-8 (8
+ * significant bits, 7 stored: rounding to nearest errs by half an ulp,
+ * 2^-8 of the value at most).
  * Static inline: each test binary is one test file plus harness.c.
  */
 #ifndef LB_TESTS_GPU_OPS_CHECK_H
@@ -24,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "autograd/ctx.h"
 #include "autograd/ops.h"
@@ -175,6 +178,40 @@ static inline void gx_backward(lb_ctx *ctx, lb_tensor *out, const float *dout)
     lb_tensor_copy_from_host(ctx, lb_grad_of(ctx, out), dout);
     for (lb_node *n = ctx->tape; n; n = n->prev)
         if (n->out->grad) n->backward(ctx, n);
+}
+
+/* gx_bench: the median over `runs` runs (after 3 warm-ups) of fn(ctx, arg),
+ * each between device synchronizations, in microseconds (host clock). */
+static inline double gx_bench_us(lb_ctx *ctx, void (*fn)(lb_ctx *, void *), void *arg, int runs)
+{
+    double t[64];
+    if (runs > 64) runs = 64;
+    for (int r = -3; r < runs; r++) {
+        struct timespec a, b;
+        lb_cuda_sync(ctx);
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        fn(ctx, arg);
+        lb_cuda_sync(ctx);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        if (r >= 0) t[r] = 1e6 * ((double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec));
+    }
+    for (int i = 1; i < runs; i++)   /* insertion sort: runs is small */
+        for (int j = i; j > 0 && t[j] < t[j - 1]; j--) {
+            double x = t[j];
+            t[j] = t[j - 1];
+            t[j - 1] = x;
+        }
+    return t[runs / 2];
+}
+
+/* gx_bench_wanted: true with LOWBIT_BENCH=1 (and a GPU), else the test is
+ * marked skipped. */
+static inline bool gx_bench_wanted(void)
+{
+    if (!gx_have_gpu()) return false;
+    if (getenv("LOWBIT_BENCH")) return true;
+    lb_test_skip("set LOWBIT_BENCH=1 to time");
+    return false;
 }
 
 #endif

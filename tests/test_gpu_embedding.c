@@ -10,10 +10,10 @@
  *
  * With LOWBIT_BENCH=1 it also times the deterministic backward against the
  * atomicAdd one at (n 16384 tokens, V 32000, C 4096): median of 20 runs,
- * each between device synchronizations.
+ * each between device synchronizations. Seen on an H100: 405 us
+ * deterministic, 310 us atomic (1.31x; 1655 vs 2164 GB/s of the 10 bytes
+ * per element the scatter must move).
  */
-#include <time.h>
-
 #include "gpu_ops_check.h"
 #include "kernels/cuda/kernels.h"
 
@@ -75,28 +75,29 @@ static void test_embedding(void)
     check_embedding(4, 257, 32000, 130, false, 5); /* tiles of 128 ids with a partial last one */
 }
 
-static double now_s(void)
+typedef struct emb_bench {
+    const int32_t *ids;
+    const void *dout;
+    float *dtable;
+    int64_t n, C;
+} emb_bench;
+
+static void run_det(lb_ctx *ctx, void *p)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    emb_bench *b = p;
+    lb_cuda_embedding_bwd(ctx, b->ids, b->dout, b->dtable, b->n, b->C, LB_BF16);
 }
 
-static int cmp_double(const void *a, const void *b)
+static void run_atomic(lb_ctx *ctx, void *p)
 {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
+    emb_bench *b = p;
+    lb_cuda_embedding_bwd_atomic(ctx, b->ids, b->dout, b->dtable, b->n, b->C, LB_BF16);
 }
 
 /* the cost of determinism: deterministic vs atomic backward */
 static void test_embedding_bwd_bench(void)
 {
-    if (!gx_have_gpu()) return;
-    if (!getenv("LOWBIT_BENCH")) {
-        lb_test_skip("set LOWBIT_BENCH=1 to time");
-        return;
-    }
-    enum { RUNS = 20 };
+    if (!gx_bench_wanted()) return;
     int64_t n = 16384, V = 32000, C = 4096;
     float *dy = gx_rand(n * C, 1, -1, 1);
     int32_t *id = rand_ids(n, V, 2);
@@ -105,24 +106,13 @@ static void test_embedding_bwd_bench(void)
     lb_tensor *dout = gx_tensor(&g, LB_CUDA, LB_BF16, dy, LB_SHAPE(n, C), false);
     lb_tensor *ids = gx_ids(&g, LB_CUDA, id, LB_SHAPE(n));
     lb_tensor *dt = lb_tensor_alloc_dev(LB_CUDA, LB_F32, LB_SHAPE(V, C));
-    double t[2][RUNS];
-    for (int way = 0; way < 2; way++) {
-        for (int r = -3; r < RUNS; r++) {
-            lb_cuda_sync(&g);
-            double t0 = now_s();
-            if (way == 0) lb_cuda_embedding_bwd(&g, ids->data, dout->data, dt->data, n, C, LB_BF16);
-            else lb_cuda_embedding_bwd_atomic(&g, ids->data, dout->data, dt->data, n, C, LB_BF16);
-            lb_cuda_sync(&g);
-            if (r >= 0) t[way][r] = now_s() - t0;
-        }
-        qsort(t[way], RUNS, sizeof(double), cmp_double);
-    }
+    emb_bench b = {ids->data, dout->data, dt->data, n, C};
+    double td = gx_bench_us(&g, run_det, &b, 20), ta = gx_bench_us(&g, run_atomic, &b, 20);
     /* bytes: read dout (2 B) + read and write the table row (8 B) per element */
     double gb = (double)n * (double)C * 10.0 / 1e9;
     printf("    embedding bwd n %lld V %lld C %lld: deterministic %.1f us (%.0f GB/s), atomic %.1f us "
-           "(%.0f GB/s), ratio %.2f\n", (long long)n, (long long)V, (long long)C,
-           t[0][RUNS / 2] * 1e6, gb / t[0][RUNS / 2], t[1][RUNS / 2] * 1e6, gb / t[1][RUNS / 2],
-           t[0][RUNS / 2] / t[1][RUNS / 2]);
+           "(%.0f GB/s), ratio %.2f\n", (long long)n, (long long)V, (long long)C, td,
+           gb / (td * 1e-6), ta, gb / (ta * 1e-6), td / ta);
     lb_tensor_free(dt);
     lb_ctx_free(&g);
     free(dy);

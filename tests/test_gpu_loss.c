@@ -14,17 +14,19 @@
  *    logsumexp, an absolute error on each nll (the CPU sums in double).
  *    With logits in [-8, 8] the mean nll is > 1, so GL_TOL_LOSS = 4e-5
  *    relative leaves a margin of ~5.
- *  - dlogits: fp32 math, one rounding to bf16 (2^-9): GL_TOL_DLOGITS = 2^-8.
- *  - softmax forward: one rounding (2^-9): 2^-8. Backward reads the bf16
- *    y (2^-9 in y, and in the dot sum(y dy)), then rounds dx after the
- *    preseed (2^-9): 3 x 2^-9, GL_TOL_SOFTMAX_BWD = 2^-7 (margin 4/3).
+ *  - dlogits: fp32 math, one rounding to bf16 (u = 2^-8, bf16's unit
+ *    roundoff): GL_TOL_DLOGITS = 2u.
+ *  - softmax forward: one rounding (u): 2u. Backward reads the bf16 y (u in
+ *    y, and in the dot sum(y dy)), then rounds dx after the preseed (u):
+ *    3u, GL_TOL_SOFTMAX_BWD = 4u.
  */
 #include "gpu_ops_check.h"
+#include "kernels/cuda/kernels.h"
 
 #define GL_TOL_LOSS 4e-5
-#define GL_TOL_DLOGITS (1.0 / 256)
-#define GL_TOL_SOFTMAX_FWD (1.0 / 256)
-#define GL_TOL_SOFTMAX_BWD (1.0 / 128)
+#define GL_TOL_DLOGITS (2.0 / 256)
+#define GL_TOL_SOFTMAX_FWD (2.0 / 256)
+#define GL_TOL_SOFTMAX_BWD (4.0 / 256)
 
 typedef struct gl_side {
     lb_ctx ctx;
@@ -157,10 +159,67 @@ static void test_softmax(void)
         for (int j = 0; j < 2; j++) check_softmax(rows[j], Cs[i], seed += 3);
 }
 
+typedef struct xent_bench {
+    lb_tensor *logits, *dlogits;
+    int32_t *tg;
+    float *rowmax, *logsum, *nll, *loss, *dloss;
+    int64_t N, V;
+} xent_bench;
+
+static void run_xent_fwd(lb_ctx *ctx, void *p)
+{
+    xent_bench *b = p;
+    lb_cuda_cross_entropy_fwd(ctx, b->logits->data, b->tg, b->rowmax, b->logsum, b->nll, b->N,
+                              b->loss, NULL, b->N, b->V, LB_BF16);
+}
+
+static void run_xent_bwd(lb_ctx *ctx, void *p)
+{
+    xent_bench *b = p;
+    lb_cuda_cross_entropy_bwd(ctx, b->logits->data, b->tg, b->rowmax, b->logsum, b->dloss, b->N,
+                              b->dlogits->data, b->N, b->V, false, LB_BF16);
+}
+
+/* LOWBIT_BENCH=1: cross-entropy at N 2048, V 128256 bf16 against the bytes
+ * it must move (forward: read the logits; backward: read them, write
+ * dlogits). Seen on an H100: fwd 647 us (812 GB/s), bwd 629 us
+ * (1670 GB/s). The forward's blocks each take only 16 logits per thread
+ * and pay a 10-level merge with expf per level: larger chunks per block and
+ * 16-byte loads are the next step. */
+static void test_cross_entropy_bench(void)
+{
+    if (!gx_bench_wanted()) return;
+    int64_t N = 2048, V = 128256;
+    float *x = gx_rand(N * V, 1, -8, 8);
+    int32_t *tg = malloc((size_t)N * sizeof *tg);
+    for (int64_t i = 0; i < N; i++) tg[i] = (int32_t)((i * 7919) % V);
+    lb_ctx g;
+    gx_ctx(&g, LB_CUDA);
+    xent_bench b = {.N = N, .V = V};
+    b.logits = gx_tensor(&g, LB_CUDA, LB_BF16, x, LB_SHAPE(N, V), false);
+    b.dlogits = lb_tensor_new_dev(&g, LB_CUDA, LB_BF16, LB_SHAPE(N, V));
+    b.tg = lb_cuda_step_alloc(&g, (size_t)N * sizeof(int32_t));
+    lb_cuda_memcpy_h2d(&g, b.tg, tg, (size_t)N * sizeof(int32_t));
+    float **f[] = {&b.rowmax, &b.logsum, &b.nll};
+    for (int i = 0; i < 3; i++) *f[i] = lb_cuda_step_alloc(&g, (size_t)N * sizeof(float));
+    b.loss = lb_cuda_step_alloc(&g, sizeof(float));
+    b.dloss = lb_cuda_step_alloc(&g, sizeof(float));
+    float one = 1.0f;
+    lb_cuda_memcpy_h2d(&g, b.dloss, &one, sizeof one);
+    double gb = (double)N * (double)V * 2.0 / 1e9;   /* one pass over the bf16 logits */
+    double tf = gx_bench_us(&g, run_xent_fwd, &b, 10), tb = gx_bench_us(&g, run_xent_bwd, &b, 10);
+    printf("    cross-entropy N %lld V %lld bf16: fwd %.1f us (%.0f GB/s), bwd %.1f us (%.0f GB/s)\n",
+           (long long)N, (long long)V, tf, gb / (tf * 1e-6), tb, 2 * gb / (tb * 1e-6));
+    lb_ctx_free(&g);
+    free(x);
+    free(tg);
+}
+
 int main(void)
 {
     LB_RUN(test_cross_entropy);
     LB_RUN(test_cross_entropy_deterministic);
     LB_RUN(test_softmax);
+    LB_RUN(test_cross_entropy_bench);
     return lb_test_summary();
 }
