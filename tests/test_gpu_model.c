@@ -387,9 +387,9 @@ int main(void)
     }
     LB_RUN(test_device_init_matches_cpu);
     LB_RUN(test_llama_fwd_bwd);
-    LB_RUN(test_gpt2_fwd_bwd);
     LB_RUN(test_greedy_llama);
-    LB_RUN(test_greedy_gpt2);
     LB_RUN(test_deterministic_steps);
+    LB_RUN(test_gpt2_fwd_bwd);
+    LB_RUN(test_greedy_gpt2);
     return lb_test_summary();
 }
