@@ -21,10 +21,16 @@
  * A bias epilogue adds a vector of length m = N to every column of C^T, i.e.
  * to every row of C: exactly nn.Linear's bias.
  *
+ * Rounding: with a bf16 output, cuBLASLt's epilogue was seen (H100, CUDA
+ * 13.0) to round the product to bf16 before it adds the bias or, with
+ * beta = 1, the old value, and to round again after: up to one bf16 ulp of
+ * the product rather than half an ulp of the result. f32 outputs (weight
+ * grads) and the fallback kernel round once.
+ *
  * Determinism: a plan's algorithm is fixed once chosen, and cuBLASLt runs a
  * fixed algorithm deterministically (split-K, when the heuristic picks it,
- * reduces in a fixed order in the workspace or in place). The fallback
- * kernel and the bias-gradient reduction have fixed orders too.
+ * is limited to an fp32 reduction in the workspace, in a fixed order). The
+ * fallback kernel and the bias-gradient reduction have fixed orders too.
  *
  * Not here: quantized or low-bit GEMMs (quant/), attention's products
  * (attention.cu), the op layer's shape checks (autograd/ops_gemm.c).
@@ -56,6 +62,7 @@ typedef struct gemm_plan {
     gemm_key key;
     bool used;
     bool fallback;               /* cuBLASLt has no algorithm: the plain kernel runs it */
+    bool split_k;                /* the algorithm splits the reduction (stats only) */
     cublasLtMatmulDesc_t desc;
     cublasLtMatrixLayout_t la, lb, lc;
     cublasLtMatmulAlgo_t algo;
@@ -66,7 +73,7 @@ typedef struct gemm_plan {
 typedef struct lb_cuda_gemm_cache {
     gemm_plan slot[GEMM_PLAN_SLOTS];
     bool force_fallback;         /* tests: run everything on the plain kernel */
-    int64_t n_built, n_fallback; /* plans built, of which refused by cuBLASLt */
+    int64_t n_built, n_fallback, n_split_k;   /* plans built, refused by cuBLASLt, split-K */
 } lb_cuda_gemm_cache;
 
 static void plan_destroy(gemm_plan *p)
@@ -102,11 +109,12 @@ static lb_cuda_gemm_cache *gemm_cache(lb_ctx *ctx)
 
 void lb_cuda_gemm_force_fallback(lb_ctx *ctx, bool on) { gemm_cache(ctx)->force_fallback = on; }
 
-void lb_cuda_gemm_stats(lb_ctx *ctx, int64_t *n_plans, int64_t *n_fallback)
+void lb_cuda_gemm_stats(lb_ctx *ctx, int64_t *n_plans, int64_t *n_fallback, int64_t *n_split_k)
 {
     lb_cuda_gemm_cache *c = gemm_cache(ctx);
     *n_plans = c->n_built;
     *n_fallback = c->n_fallback;
+    *n_split_k = c->n_split_k;
 }
 
 static uint64_t key_hash(const gemm_key *k)
@@ -182,6 +190,12 @@ static void plan_build(lb_ctx *ctx, gemm_plan *p, const gemm_key *k)
         CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
     for (int i = 0; i < 4; i++)
         LB_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, which[i], &al[i], sizeof al[i]));
+    /* split-K may reduce only in fp32 in the workspace, in a fixed order: not
+     * "in place" or in the output type, which would round a bf16 output once
+     * per partial sum */
+    uint32_t schemes = CUBLASLT_REDUCTION_SCHEME_NONE | CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;
+    LB_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
+                                                         &schemes, sizeof schemes));
 
     cublasLtMatmulHeuristicResult_t res;
     int n_res = 0;
@@ -190,6 +204,11 @@ static void plan_build(lb_ctx *ctx, gemm_plan *p, const gemm_key *k)
     cublasLtMatmulPreferenceDestroy(pref);
     if (s == CUBLAS_STATUS_SUCCESS && n_res > 0 && res.state == CUBLAS_STATUS_SUCCESS) {
         p->algo = res.algo;
+        int32_t splits = 1;
+        size_t got = 0;
+        if (cublasLtMatmulAlgoConfigGetAttribute(&p->algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splits,
+                                                 sizeof splits, &got) == CUBLAS_STATUS_SUCCESS)
+            p->split_k = splits > 1;
     } else {
         /* NOT_SUPPORTED (or no algorithm) is an answer, not a failure */
         LB_CHECKF(s == CUBLAS_STATUS_SUCCESS || s == CUBLAS_STATUS_NOT_SUPPORTED,
@@ -215,6 +234,7 @@ static gemm_plan *plan_get(lb_ctx *ctx, const gemm_key *k)
             plan_build(ctx, p, k);
             c->n_built++;
             c->n_fallback += p->fallback;
+            c->n_split_k += p->split_k;
             return p;
         }
     }
@@ -223,6 +243,7 @@ static gemm_plan *plan_get(lb_ctx *ctx, const gemm_key *k)
     plan_build(ctx, p, k);
     c->n_built++;
     c->n_fallback += p->fallback;
+    c->n_split_k += p->split_k;
     return p;
 }
 
@@ -306,8 +327,8 @@ static void run_fallback(lb_ctx *ctx, const gemm_call *g)
     }
 }
 
-/* bias_to_bf16: the bias as bf16 in step memory, for a cuBLASLt that wants
- * the bias in D's type. */
+/* bias_to_bf16: the bias as bf16 in step memory (the epilogue's bias for a
+ * bf16 output). */
 __global__ void f32_to_bf16_kernel(const float *__restrict__ x, bf16 *__restrict__ y, int64_t n)
 {
     int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
@@ -344,7 +365,8 @@ static void fill_key(gemm_key *k, const gemm_call *g, int32_t bias_type, const v
     k->align_a = alignment(g->b, k->stride_a * 2);
     k->align_b = alignment(g->a, k->stride_b * 2);
     k->align_c = alignment(g->c, k->stride_c * (int64_t)csz);
-    k->align_bias = g->bias ? alignment(bias_ptr, 0) : 0;
+    /* a bf16 output reads a bf16 copy in step memory (256-byte aligned) */
+    k->align_bias = !g->bias ? 0 : g->c_type == CUDA_R_32F ? alignment(bias_ptr, 0) : 256;
 }
 
 static void gemm_run(lb_ctx *ctx, const gemm_call *g)
@@ -356,28 +378,21 @@ static void gemm_run(lb_ctx *ctx, const gemm_call *g)
         run_fallback(ctx, g);
         return;
     }
-    /* the bias as f32 where cuBLASLt takes it; else as bf16 (D's type) */
+    /* cuBLASLt takes the bias in D's type (cublasLt.h, BIAS_DATA_TYPE: the
+     * exceptions are int8 and fp8 kernels): a bf16 output gets a bf16 copy
+     * of the f32 bias, made here (the fallback kernel reads the f32) */
     gemm_key k;
-    gemm_plan *p;
-    const void *bias = g->bias;
-    fill_key(&k, g, CUDA_R_32F, bias);
-    p = plan_get(ctx, &k);
-    if (p->fallback && g->bias) {
-        gemm_key kb;
-        fill_key(&kb, g, g->c_type, bias);
-        gemm_plan *pb = plan_get(ctx, &kb);
-        if (!pb->fallback) {
-            p = pb;
-            if (g->c_type != CUDA_R_32F) bias = bias_to_bf16(ctx, g->bias, g->N);
-        }
-    }
+    fill_key(&k, g, g->c_type, g->bias);
+    gemm_plan *p = plan_get(ctx, &k);
     if (p->fallback) {
         run_fallback(ctx, g);
         return;
     }
-    if (g->bias)
+    if (g->bias) {
+        const void *bias = g->c_type == CUDA_R_32F ? (const void *)g->bias : bias_to_bf16(ctx, g->bias, g->N);
         LB_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
                                                        &bias, sizeof bias));
+    }
     lb_cuda_state *st = lb_cuda_state_of(ctx);
     float alpha = 1.0f, beta = g->beta;
     LB_CUBLAS_CHECK(cublasLtMatmul(st->lt, p->desc, &alpha, g->b, p->la, g->a, p->lb, &beta, g->c,

@@ -214,9 +214,10 @@ void lb_cuda_gemm_bwd(lb_ctx *ctx, bool ta, bool tb, int64_t batch, bool shared_
                       int64_t M, int64_t N, int64_t K, const void *a, const void *b,
                       const void *dc, void *da, lb_dtype da_type, void *db, lb_dtype db_type);
 
-/* lb_cuda_linear_fwd: y (M, N) = x (M, K) @ w (N, K)^T + bias (N, f32,
- * fused as cuBLASLt's bias epilogue), bias may be NULL; y of dtype y_type
- * (bf16 for activations, or f32). OVERWRITES y. */
+/* lb_cuda_linear_fwd: y (M, N) = x (M, K) @ w (N, K)^T + bias (N, f32;
+ * fused as cuBLASLt's bias epilogue, which reads it in y's dtype: a bf16 y
+ * adds the bias rounded to bf16), bias may be NULL; y of dtype y_type (bf16
+ * for activations, or f32). OVERWRITES y. */
 void lb_cuda_linear_fwd(lb_ctx *ctx, const void *x, const void *w, const float *bias, void *y,
                         lb_dtype y_type, int64_t M, int64_t N, int64_t K);
 
@@ -232,9 +233,10 @@ void lb_cuda_linear_bwd(lb_ctx *ctx, const void *x, const void *w, const void *d
  * plain kernel while on. */
 void lb_cuda_gemm_force_fallback(lb_ctx *ctx, bool on);
 
-/* lb_cuda_gemm_stats: plans built so far and how many of them cuBLASLt
- * refused (those run on the plain kernel). */
-void lb_cuda_gemm_stats(lb_ctx *ctx, int64_t *n_plans, int64_t *n_fallback);
+/* lb_cuda_gemm_stats: plans built so far, how many of them cuBLASLt
+ * refused (those run on the plain kernel) and how many split the reduction
+ * (split-K, reduced in fp32 in the workspace). */
+void lb_cuda_gemm_stats(lb_ctx *ctx, int64_t *n_plans, int64_t *n_fallback, int64_t *n_split_k);
 
 /* lb_cuda_gemm_cache_free: frees a plan cache (lb_cuda_state.gemm_cache;
  * lb_cuda_free calls it). NULL is allowed. */
@@ -266,9 +268,10 @@ static inline void lb_cuda_linear_bwd(lb_ctx *ctx, const void *x, const void *w,
     lb_cuda_absent("lb_cuda_linear_bwd");
 }
 static inline void lb_cuda_gemm_force_fallback(lb_ctx *ctx, bool on) {}
-static inline void lb_cuda_gemm_stats(lb_ctx *ctx, int64_t *n_plans, int64_t *n_fallback)
+static inline void lb_cuda_gemm_stats(lb_ctx *ctx, int64_t *n_plans, int64_t *n_fallback,
+                                      int64_t *n_split_k)
 {
-    *n_plans = *n_fallback = 0;
+    *n_plans = *n_fallback = *n_split_k = 0;
 }
 static inline void lb_cuda_gemm_cache_free(void *cache) {}
 #endif /* LB_HAVE_CUDA */
