@@ -8,9 +8,11 @@
  * recompute); without grad only one block of query rows by S keys is
  * allocated. On CUDA (bf16 q, k, v) the forward saves only the log-sum-exp
  * per row (B, nh, T) and the backward recomputes the probabilities; cuDNN
- * runs the forward where it takes the shape (q_pos0 0, S == T, hd a
- * multiple of 8 up to 128), the plain kernels everywhere else, and always
- * with LOWBIT_ATTN_PLAIN=1 in the environment (for checking). Not here:
+ * runs the forward and the backward where it takes the shape (q_pos0 0,
+ * S == T, hd a multiple of 8 up to 128; the backward in a deterministic
+ * engine with LB_DETERMINISTIC=1, or the plain kernel where none takes it),
+ * the plain kernels everywhere else, and always with LOWBIT_ATTN_PLAIN=1 in
+ * the environment (for checking). Not here:
  * RoPE, the KV cache, the head projections (layers/).
  */
 #include "autograd/ops.h"

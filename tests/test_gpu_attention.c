@@ -9,11 +9,14 @@
  * accumulating fails. Shapes cover T 1, 7, 37, 128, 513, heads 6/2, 8/8,
  * 32/4, head dims 64 and 128 (and 40, 80, 256 on the plain path), and the
  * KV-cache cases q_pos0 > 0 with S > T (plain path only: cuDNN's causal
- * mask is top-left aligned, see attention_cudnn.cu).
+ * mask is top-left aligned, see attention_cudnn.cu). The cuDNN path runs
+ * cuDNN's fused forward and backward; "cudnn-det" runs the backward with
+ * LB_DETERMINISTIC=1 (a deterministic cuDNN engine, or the plain kernel
+ * where none takes the shape) and requires two runs to give the same bits.
  *
- * With LOWBIT_BENCH=1 it also times both paths at the TinyLlama shape
- * (B 4, T 2048, nh 32, nkv 4, hd 64): median of 10 runs after warm-up, each
- * run bracketed by device synchronizations (host clock).
+ * With LOWBIT_BENCH=1 it also times the three paths at B 4, T 2048 with
+ * nh 32, nkv 4, hd 64 (TinyLlama) and nh 16, nkv 16, hd 128: cuda events
+ * on the context's stream around each call, median of 10 after 3 warm-ups.
  *
  * Skips (77) where no CUDA GPU is usable.
  */
@@ -21,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "autograd/ctx.h"
 #include "autograd/ops.h"
@@ -56,9 +58,12 @@ typedef struct ga_case {
     int64_t B, T, S, nh, nkv, hd, q_pos0;
 } ga_case;
 
-typedef enum ga_path { GA_PLAIN, GA_CUDNN } ga_path;
+typedef enum ga_path { GA_PLAIN, GA_CUDNN, GA_CUDNN_DET } ga_path;
 
-static const char *path_name(ga_path p) { return p == GA_PLAIN ? "plain" : "cudnn"; }
+static const char *path_name(ga_path p)
+{
+    return p == GA_PLAIN ? "plain" : p == GA_CUDNN ? "cudnn" : "cudnn-det";
+}
 
 static bool have_gpu(void)
 {
@@ -146,12 +151,35 @@ static void run_fwd(lb_ctx *ctx, ga_path path, const ga_case *c, void *q, void *
 static void run_bwd(lb_ctx *ctx, ga_path path, const ga_case *c, void *q, void *k, void *v,
                     void *out, float *lse, void *dout, void *dq, void *dk, void *dv)
 {
-    if (path == GA_PLAIN)
+    if (path == GA_PLAIN) {
         lb_cuda_attention_bwd(ctx, q, k, v, out, lse, dout, dq, dk, dv, c->B, c->T, c->S, c->nh,
                               c->nkv, c->hd, c->q_pos0);
-    else
-        lb_cuda_attention_cudnn_bwd(ctx, q, k, v, out, lse, dout, dq, dk, dv, c->B, c->T, c->nh,
-                                    c->nkv, c->hd);
+        return;
+    }
+    if (path == GA_CUDNN_DET) setenv("LB_DETERMINISTIC", "1", 1);
+    lb_cuda_attention_cudnn_bwd(ctx, q, k, v, out, lse, dout, dq, dk, dv, c->B, c->T, c->nh,
+                                c->nkv, c->hd);
+    unsetenv("LB_DETERMINISTIC");
+}
+
+/* cudnn_bwd_runs: whether run_bwd on `path` takes cuDNN's backward */
+static bool cudnn_bwd_runs(lb_ctx *ctx, ga_path path, const ga_case *c)
+{
+    if (path == GA_PLAIN) return false;
+    if (path == GA_CUDNN_DET) setenv("LB_DETERMINISTIC", "1", 1);
+    bool r = lb_cuda_attention_cudnn_bwd_supported(ctx, c->B, c->T, c->nh, c->nkv, c->hd);
+    unsetenv("LB_DETERMINISTIC");
+    return r;
+}
+
+static uint64_t dev_hash(lb_ctx *ctx, const void *d, int64_t n)
+{
+    unsigned char *h = malloc((size_t)(n ? n : 1) * 2);
+    lb_cuda_memcpy_d2h(ctx, h, d, (size_t)n * 2);
+    uint64_t x = 0xcbf29ce484222325ULL;
+    for (int64_t i = 0; i < n * 2; i++) x = (x ^ h[i]) * 0x100000001b3ULL;
+    free(h);
+    return x;
 }
 
 /* check_case: one shape on one path, forward and backward vs the CPU */
@@ -159,7 +187,7 @@ static void check_case(ga_case c, ga_path path)
 {
     lb_ctx ctx;
     init_ctx(&ctx);
-    if (path == GA_CUDNN &&
+    if (path != GA_PLAIN &&
         !lb_cuda_attention_cudnn_supported(&ctx, c.B, c.T, c.S, c.nh, c.nkv, c.hd, c.q_pos0)) {
         lb_ctx_free(&ctx);
         printf("  skip %s: B%lld T%lld S%lld %lld/%lld hd%lld q_pos0 %lld not supported\n",
@@ -204,20 +232,32 @@ static void check_case(ga_case c, ga_path path)
 
     run_fwd(&ctx, path, &c, qd, kd, vd, od, lse);
     float *o_gpu = dev_download_bf16(&ctx, od, nq);
+    bool bwd_cudnn = cudnn_bwd_runs(&ctx, path, &c);
     double tol_f = path == GA_PLAIN ? GA_TOL_FWD : GA_TOL_FWD_CUDNN;
-    double tol_b = path == GA_PLAIN ? GA_TOL_BWD : GA_TOL_BWD_CUDNN;
+    double tol_b = bwd_cudnn ? GA_TOL_BWD_CUDNN : GA_TOL_BWD;
     double e_o = max_rel(o_gpu, out, nq);
 
     run_bwd(&ctx, path, &c, qd, kd, vd, od, lse, gd, dqd, dkd, dvd);
+    bool same_bits = true;
+    if (path == GA_CUDNN_DET) {   /* again from the same preseed: the same bits */
+        uint64_t h1[3] = {dev_hash(&ctx, dqd, nq), dev_hash(&ctx, dkd, nk), dev_hash(&ctx, dvd, nk)};
+        dev_fill_bf16(&ctx, dqd, nq, GA_PRESEED);
+        dev_fill_bf16(&ctx, dkd, nk, GA_PRESEED);
+        dev_fill_bf16(&ctx, dvd, nk, GA_PRESEED);
+        run_bwd(&ctx, path, &c, qd, kd, vd, od, lse, gd, dqd, dkd, dvd);
+        same_bits = h1[0] == dev_hash(&ctx, dqd, nq) && h1[1] == dev_hash(&ctx, dkd, nk) &&
+                    h1[2] == dev_hash(&ctx, dvd, nk);
+    }
     float *dq_gpu = dev_download_bf16(&ctx, dqd, nq);
     float *dk_gpu = dev_download_bf16(&ctx, dkd, nk);
     float *dv_gpu = dev_download_bf16(&ctx, dvd, nk);
     double e_q = max_rel(dq_gpu, dq, nq), e_k = max_rel(dk_gpu, dk, nk);
     double e_v = max_rel(dv_gpu, dv, nk);
-    printf("  %-5s B%lld T%-4lld S%-4lld %2lld/%-2lld hd%-3lld q_pos0 %-3lld  out %.2e  dq %.2e  "
-           "dk %.2e  dv %.2e\n", path_name(path), (long long)c.B, (long long)c.T, (long long)c.S,
-           (long long)c.nh, (long long)c.nkv, (long long)c.hd, (long long)c.q_pos0, e_o, e_q, e_k,
-           e_v);
+    printf("  %-9s B%lld T%-4lld S%-4lld %2lld/%-2lld hd%-3lld q_pos0 %-3lld bwd %-5s out %.2e  "
+           "dq %.2e  dk %.2e  dv %.2e\n", path_name(path), (long long)c.B, (long long)c.T,
+           (long long)c.S, (long long)c.nh, (long long)c.nkv, (long long)c.hd,
+           (long long)c.q_pos0, bwd_cudnn ? "cudnn" : "plain", e_o, e_q, e_k, e_v);
+    LB_EXPECTF(same_bits, "%s: two backward runs differ", path_name(path));
     LB_EXPECTF(e_o <= tol_f, "%s out: rel err %.3e > %.3e", path_name(path), e_o, tol_f);
     LB_EXPECTF(e_q <= tol_b, "%s dq: rel err %.3e > %.3e", path_name(path), e_q, tol_b);
     LB_EXPECTF(e_k <= tol_b, "%s dk: rel err %.3e > %.3e", path_name(path), e_k, tol_b);
@@ -266,6 +306,13 @@ static void test_cudnn_prefill(void)
         check_case(prefill_cases[i], GA_CUDNN);
 }
 
+static void test_cudnn_deterministic(void)
+{
+    if (!have_gpu()) return;
+    for (size_t i = 0; i < sizeof prefill_cases / sizeof prefill_cases[0]; i++)
+        check_case(prefill_cases[i], GA_CUDNN_DET);
+}
+
 /* KV cache: continuation of a prefill (q_pos0 > 0, S > q_pos0 + T: the
  * last keys are seen by no query and keep their preseed grads), and decode
  * (T = 1) */
@@ -291,48 +338,37 @@ static void test_plain_head_dims(void)
     check_case((ga_case){.B = 1, .T = 100, .S = 100, .nh = 4, .nkv = 2, .hd = 256}, GA_PLAIN);
 }
 
-static double now_ms(void)
+static int cmp_float(const void *a, const void *b)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
+    float x = *(const float *)a, y = *(const float *)b;
     return (x > y) - (x < y);
 }
 
-/* time_ms: median of 10 runs of fwd (bwd false) or bwd after 3 warm-ups */
-static double time_ms(lb_ctx *ctx, ga_path path, const ga_case *c, void *q, void *k, void *v,
-                      void *out, float *lse, void *dout, void *dq, void *dk, void *dv, bool bwd)
+/* time_ms: median of 10 runs of fwd (bwd false) or bwd after 3 warm-ups,
+ * each between two events on the context's stream */
+static float time_ms(lb_ctx *ctx, ga_path path, const ga_case *c, void *q, void *k, void *v,
+                     void *out, float *lse, void *dout, void *dq, void *dk, void *dv, bool bwd)
 {
-    double t[10];
+    float t[10];
     for (int it = -3; it < 10; it++) {
-        lb_cuda_sync(ctx);
-        double t0 = now_ms();
+        void *e0 = lb_cuda_event_record(ctx);
         if (bwd)
             run_bwd(ctx, path, c, q, k, v, out, lse, dout, dq, dk, dv);
         else
             run_fwd(ctx, path, c, q, k, v, out, lse);
-        lb_cuda_sync(ctx);
-        if (it >= 0) t[it] = now_ms() - t0;
+        void *e1 = lb_cuda_event_record(ctx);
+        float ms = lb_cuda_event_ms(e0, e1);
+        if (it >= 0) t[it] = ms;
+        lb_cuda_event_free(e0);
+        lb_cuda_event_free(e1);
         lb_cuda_step_end(ctx);
     }
-    qsort(t, 10, sizeof t[0], cmp_double);
-    return 0.5 * (t[4] + t[5]);
+    qsort(t, 10, sizeof t[0], cmp_float);
+    return 0.5f * (t[4] + t[5]);
 }
 
-static void bench_tinyllama(void)
+static void bench_shape(ga_case c)
 {
-    if (!have_gpu()) return;
-    const char *b = getenv("LOWBIT_BENCH");
-    if (!b || strcmp(b, "1") != 0) {
-        lb_test_skip("set LOWBIT_BENCH=1 to time");
-        return;
-    }
-    ga_case c = {.B = 4, .T = 2048, .S = 2048, .nh = 32, .nkv = 4, .hd = 64};
     lb_ctx ctx;
     init_ctx(&ctx);
     int64_t nq = c.B * c.T * c.nh * c.hd, nk = c.B * c.S * c.nkv * c.hd;
@@ -340,22 +376,26 @@ static void bench_tinyllama(void)
     uint16_t *h = malloc((size_t)nq * 2);
     rand_bf16(f, h, nq, 77, -1.5f, 1.5f);
     void *q = dev_upload(&ctx, h, nq), *g = dev_upload(&ctx, h, nq);
-    void *k = dev_upload(&ctx, h, nk), *v = dev_upload(&ctx, h + nk, nk);
+    void *k = dev_upload(&ctx, h, nk), *v = dev_upload(&ctx, h + nq - nk, nk);
     void *out = lb_cuda_malloc((size_t)nq * 2), *dq = lb_cuda_malloc((size_t)nq * 2);
     void *dk = lb_cuda_malloc((size_t)nk * 2), *dv = lb_cuda_malloc((size_t)nk * 2);
     float *lse = lb_cuda_malloc((size_t)(c.B * c.nh * c.T) * 4);
     /* causal: half the T x S scores; fwd 2 GEMMs, bwd 5 */
     double flop = 2.0 * c.B * c.nh * c.T * (double)c.S * c.hd;   // one full GEMM
-    for (int p = 0; p < 2; p++) {
+    for (int p = 0; p < 3; p++) {
         ga_path path = (ga_path)p;
-        if (path == GA_CUDNN &&
+        if (path != GA_PLAIN &&
             !lb_cuda_attention_cudnn_supported(&ctx, c.B, c.T, c.S, c.nh, c.nkv, c.hd, c.q_pos0))
             continue;
-        double f_ms = time_ms(&ctx, path, &c, q, k, v, out, lse, g, dq, dk, dv, false);
-        double b_ms = time_ms(&ctx, path, &c, q, k, v, out, lse, g, dq, dk, dv, true);
-        printf("  bench %-5s B4 T2048 nh32/4 hd64: fwd %.3f ms (%.0f TFLOP/s)  bwd %.3f ms "
-               "(%.0f TFLOP/s)\n", path_name(path), f_ms, flop / f_ms * 1e-9, b_ms,
-               2.5 * flop / b_ms * 1e-9);
+        /* the forward that the backward reads: this path's */
+        run_fwd(&ctx, path, &c, q, k, v, out, lse);
+        float f_ms = time_ms(&ctx, path, &c, q, k, v, out, lse, g, dq, dk, dv, false);
+        float b_ms = time_ms(&ctx, path, &c, q, k, v, out, lse, g, dq, dk, dv, true);
+        printf("  bench %-9s B%lld T%lld nh%lld/%lld hd%lld: fwd %.3f ms (%.0f TFLOP/s)  "
+               "bwd %.3f ms (%.0f TFLOP/s, %s)\n", path_name(path), (long long)c.B,
+               (long long)c.T, (long long)c.nh, (long long)c.nkv, (long long)c.hd, f_ms,
+               flop / f_ms * 1e-9, b_ms, 2.5 * flop / b_ms * 1e-9,
+               cudnn_bwd_runs(&ctx, path, &c) ? "cudnn" : "plain");
     }
     lb_cuda_free_ptr(q);
     lb_cuda_free_ptr(g);
@@ -371,12 +411,25 @@ static void bench_tinyllama(void)
     lb_ctx_free(&ctx);
 }
 
+static void bench(void)
+{
+    if (!have_gpu()) return;
+    const char *b = getenv("LOWBIT_BENCH");
+    if (!b || strcmp(b, "1") != 0) {
+        lb_test_skip("set LOWBIT_BENCH=1 to time");
+        return;
+    }
+    bench_shape((ga_case){.B = 4, .T = 2048, .S = 2048, .nh = 32, .nkv = 4, .hd = 64});
+    bench_shape((ga_case){.B = 4, .T = 2048, .S = 2048, .nh = 16, .nkv = 16, .hd = 128});
+}
+
 int main(void)
 {
     LB_RUN(test_plain_prefill);
     LB_RUN(test_plain_kv_cache);
     LB_RUN(test_plain_head_dims);
     LB_RUN(test_cudnn_prefill);
-    LB_RUN(bench_tinyllama);
+    LB_RUN(test_cudnn_deterministic);
+    LB_RUN(bench);
     return lb_test_summary();
 }

@@ -333,7 +333,11 @@ static inline void lb_cuda_mem_info(size_t *free_bytes, size_t *total_bytes) { *
 
 /* ---- attention.cu (plain kernels), attention_cudnn.cu (cuDNN fused) --------
  * bf16 q, k, v, out, dout, dq, dk, dv in the CPU op's layouts; lse f32.
- * The plain backward uses no atomics (deterministic). */
+ * The plain backward uses no atomics (deterministic). The cuDNN backward
+ * adds dQ tiles with float atomics (NOT bitwise deterministic) unless
+ * LB_DETERMINISTIC=1 is set in the environment: then it runs a
+ * deterministic cuDNN engine or, where none takes the shape, the plain
+ * backward. */
 
 /* Largest head dim the plain kernels take (tiles padded to 64, 128, 256). */
 #define LB_CUDA_ATTENTION_MAX_HD 256
@@ -372,13 +376,27 @@ void lb_cuda_attention_cudnn_fwd(lb_ctx *ctx, const void *q, const void *k, cons
                                  void *out, float *lse, int64_t B, int64_t T, int64_t nh,
                                  int64_t nkv, int64_t hd);
 
+/* lb_cuda_attention_cudnn_bwd_supported: true when cuDNN's fused attention
+ * backward takes this shape (as lb_cuda_attention_cudnn_supported, in the
+ * current LB_DETERMINISTIC mode; builds and caches the plan). */
+bool lb_cuda_attention_cudnn_bwd_supported(lb_ctx *ctx, int64_t B, int64_t T, int64_t nh,
+                                           int64_t nkv, int64_t hd);
+
 /* lb_cuda_attention_cudnn_bwd: the backward of lb_cuda_attention_cudnn_fwd
- * (for now the plain backward kernel fed cuDNN's lse). ACCUMULATES dq, dk,
- * dv. */
+ * (any forward's lse: the plain kernel's is the same quantity) through
+ * cuDNN's fused attention backward where it takes the shape, else the plain
+ * backward kernel. ACCUMULATES dq, dk, dv (each may be NULL); takes
+ * scratch for cuDNN's overwritten grads and its workspace (freed in stream
+ * order on return). */
 void lb_cuda_attention_cudnn_bwd(lb_ctx *ctx, const void *q, const void *k, const void *v,
                                  const void *out, const float *lse, const void *dout, void *dq,
                                  void *dk, void *dv, int64_t B, int64_t T, int64_t nh,
                                  int64_t nkv, int64_t hd);
+
+/* lb_cuda_attention_cache_free: frees the cuDNN attention plan cache
+ * (lb_cuda_state.attn_cache; lb_cuda_free calls it before destroying the
+ * cuDNN handle). NULL is allowed. */
+void lb_cuda_attention_cache_free(void *cache);
 
 #else /* !LB_HAVE_CUDA */
 
@@ -408,6 +426,12 @@ static inline void lb_cuda_attention_cudnn_fwd(lb_ctx *ctx, const void *q, const
 {
     lb_cuda_absent("lb_cuda_attention_cudnn_fwd");
 }
+static inline bool lb_cuda_attention_cudnn_bwd_supported(lb_ctx *ctx, int64_t B, int64_t T,
+                                                         int64_t nh, int64_t nkv, int64_t hd)
+{
+    return false;
+}
+static inline void lb_cuda_attention_cache_free(void *cache) {}
 static inline void lb_cuda_attention_cudnn_bwd(lb_ctx *ctx, const void *q, const void *k,
                                                const void *v, const void *out, const float *lse,
                                                const void *dout, void *dq, void *dk, void *dv,
