@@ -13,11 +13,11 @@
  *     noise measured at that very step (2x max |gpu - cpu|);
  *  4. deterministic mode (LB_DETERMINISTIC=1): two identical models each
  *     take one training step (forward, backward, AdamW) on the same batch;
- *     every grad and every updated weight must be bit-identical. Today every
- *     CUDA kernel is deterministic by contract (kernels/cuda/kernels.h: fixed
- *     reduction order, no float atomics), so the variable changes nothing;
- *     it is set so that a faster non-deterministic path added later (atomic
- *     dQ, split-K GEMMs) must stay off under it for this test to pass.
+ *     every grad and every updated weight must be bit-identical. The
+ *     lowbit kernels are deterministic by contract (kernels/cuda/kernels.h);
+ *     the variable switches cuDNN's attention backward to its deterministic
+ *     graph (no fp32 dQ accumulation with atomics), and any faster
+ *     non-deterministic path added later must stay off under it too.
  *
  * Tolerances (relative Frobenius error per tensor, ||gpu - cpu|| / ||cpu||).
  * On CUDA each activation is stored in bf16 (unit roundoff 2^-9; the rms
