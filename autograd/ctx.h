@@ -46,6 +46,11 @@ typedef struct lb_ctx {
     bool grad_enabled;        /* false: ops record nothing (eval, generate) */
     int n_threads;            /* OpenMP / OpenBLAS threads; 0 = library default */
     uint64_t seed;
+    bool release_grads;       /* lb_backward frees an intermediate tensor's
+                                 grad (CUDA) once its node has consumed it:
+                                 the step's peak memory drops by about the
+                                 size of all activation grads; such grads
+                                 read as NULL afterwards */
     void *cuda;               /* CUDA backend state (kernels/cuda/cuda_state.h:
                                  stream, cuBLASLt, cuDNN, step pool); NULL on CPU */
 } lb_ctx;

@@ -59,6 +59,14 @@ void lb_backward(lb_ctx *ctx, lb_tensor *loss)
     else
         ((float *)g->data)[0] += 1.0f;
     for (lb_node *n = ctx->tape; n; n = n->prev) {
-        if (n->out->grad) n->backward(ctx, n);
+        lb_tensor *out = n->out;
+        if (!out->grad) continue;
+        n->backward(ctx, n);
+        /* out's grad is complete and now consumed: no older node reads it */
+        if (ctx->release_grads && out != loss && out->device == LB_CUDA &&
+            !(out->flags & LB_TENSOR_PERSISTENT)) {
+            lb_cuda_step_release(ctx, out->grad->data);
+            out->grad = NULL;
+        }
     }
 }

@@ -70,12 +70,15 @@ lb_tensor *lb_llama_hidden(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv
     float eps = (float)c->norm_eps;
 
     lb_tensor *x = lb_embedding(ctx, embed_table(ctx, m), ids); /* (B, T, C) */
+    if (c->n_layers == 0) return lb_rmsnorm(ctx, x, m->norm_w, eps);
+    /* each residual add is fused with the norm that follows it:
+     * h = rmsnorm(x = x + sublayer(h)) */
+    lb_tensor *h = lb_rmsnorm(ctx, x, m->blocks[0].attn_norm, eps);
     for (int64_t i = 0; i < c->n_layers; i++) {
         const lb_block *b = &m->blocks[i];
-        lb_tensor *h = lb_rmsnorm(ctx, x, b->attn_norm, eps);
-        x = lb_add(ctx, x, self_attention(ctx, m, b, (int)i, h, kv, pos0));
-        h = lb_rmsnorm(ctx, x, b->mlp_norm, eps);
-        x = lb_add(ctx, x, mlp(ctx, b, h));
+        lb_tensor *next_norm = i + 1 < c->n_layers ? m->blocks[i + 1].attn_norm : m->norm_w;
+        h = lb_add_rmsnorm(ctx, x, self_attention(ctx, m, b, (int)i, h, kv, pos0), b->mlp_norm, eps, &x);
+        h = lb_add_rmsnorm(ctx, x, mlp(ctx, b, h), next_norm, eps, &x);
     }
-    return lb_rmsnorm(ctx, x, m->norm_w, eps); /* (B, T, C) */
+    return h; /* (B, T, C): the final norm of the last residual sum */
 }

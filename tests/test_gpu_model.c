@@ -330,12 +330,13 @@ static uint64_t fnv(const void *p, size_t n, uint64_t h)
 
 /* one_step: a fresh model (seed 9) takes one AdamW step on a fixed batch;
  * per-tensor checksums of the grads and of the updated weights. */
-static void one_step(uint64_t *grads, uint64_t *weights, int *n)
+static void one_step_peak(uint64_t *grads, uint64_t *weights, int *n, bool release, size_t *peak)
 {
     lb_model_config c = small(LB_ARCH_LLAMA);
     lb_ctx g;
     lb_status st = lb_ctx_init(&g, LB_CUDA);
     LB_EXPECT(!lb_failed(&st));
+    g.release_grads = release;
     lb_model m;
     st = lb_model_init_random_dev(&g, &m, &c, 9, LB_CUDA, LB_PLAN_TRAIN, true);
     LB_EXPECT(!lb_failed(&st));
@@ -348,6 +349,7 @@ static void one_step(uint64_t *grads, uint64_t *weights, int *n)
     lb_backward(&g, loss_of(&g, &m, ids, tgt, &lg));
     lb_adamw_step(&g, &opt, 1e-3f, 1.0f);
     *n = m.n_params;
+    if (peak) *peak = lb_cuda_step_peak(&g);
     for (int i = 0; i < m.n_params; i++) {
         int64_t k = lb_tensor_numel(m.params[i]);
         float *x = host_copy(&g, m.params[i]->grad);
@@ -361,6 +363,31 @@ static void one_step(uint64_t *grads, uint64_t *weights, int *n)
     lb_adamw_free(&opt);
     lb_model_free(&m);
     lb_ctx_free(&g);
+}
+
+static void one_step(uint64_t *grads, uint64_t *weights, int *n)
+{
+    one_step_peak(grads, weights, n, false, NULL);
+}
+
+/* ctx->release_grads frees each activation grad once consumed: the parameter
+ * grads and updated weights must be bit-identical to keeping them all, and
+ * the step's peak memory lower. */
+static void test_release_grads(void)
+{
+    setenv("LB_DETERMINISTIC", "1", 1);
+    uint64_t g1[64], w1[64], g2[64], w2[64];
+    int n1 = 0, n2 = 0;
+    size_t keep = 0, rel = 0;
+    one_step_peak(g1, w1, &n1, false, &keep);
+    one_step_peak(g2, w2, &n2, true, &rel);
+    LB_EXPECT(n1 == n2 && n1 <= 64);
+    int differ = 0;
+    for (int i = 0; i < n1 && i < 64; i++) differ += g1[i] != g2[i] || w1[i] != w2[i];
+    LB_EXPECTF(differ == 0, "release_grads: %d of %d tensors differ from keeping every grad", differ, n1);
+    LB_EXPECTF(rel < keep, "release_grads: step peak %zu bytes, not below %zu", rel, keep);
+    printf("  release_grads: step peak %.2f MiB vs %.2f MiB kept, %d tensors identical\n",
+           (double)rel / 1048576.0, (double)keep / 1048576.0, n1 - differ);
 }
 
 static void test_deterministic_steps(void)
@@ -393,6 +420,7 @@ int main(void)
     LB_RUN(test_llama_fwd_bwd);
     LB_RUN(test_greedy_llama);
     LB_RUN(test_deterministic_steps);
+    LB_RUN(test_release_grads);
     LB_RUN(test_gpt2_fwd_bwd);
     LB_RUN(test_greedy_gpt2);
     return lb_test_summary();

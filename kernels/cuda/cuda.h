@@ -62,6 +62,12 @@ void *lb_cuda_step_alloc(lb_ctx *ctx, size_t n);
 void *lb_cuda_tmp_alloc(lb_ctx *ctx, size_t n);
 void lb_cuda_tmp_free(lb_ctx *ctx, void *p);
 
+/* lb_cuda_step_release: frees one step allocation now, in stream order
+ * (work already queued that reads it stays valid), and forgets it, so
+ * lb_cuda_step_end will not free it again. p must come from
+ * lb_cuda_step_alloc in this step. */
+void lb_cuda_step_release(lb_ctx *ctx, void *p);
+
 /* lb_cuda_step_end: frees every step allocation in stream order (work
  * already queued that reads them stays valid). */
 void lb_cuda_step_end(lb_ctx *ctx);
@@ -127,6 +133,7 @@ static inline void *lb_cuda_tmp_alloc(lb_ctx *ctx, size_t n)
     return NULL;
 }
 static inline void lb_cuda_tmp_free(lb_ctx *ctx, void *p) {}
+static inline void lb_cuda_step_release(lb_ctx *ctx, void *p) { lb_cuda_absent("lb_cuda_step_release"); }
 static inline void lb_cuda_step_end(lb_ctx *ctx) {}
 static inline size_t lb_cuda_step_bytes(const lb_ctx *ctx) { return 0; }
 static inline size_t lb_cuda_step_peak(const lb_ctx *ctx) { return 0; }

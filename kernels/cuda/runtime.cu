@@ -160,6 +160,20 @@ void lb_cuda_tmp_free(lb_ctx *ctx, void *p)
     if (p) LB_CUDA_CHECK(cudaFreeAsync(p, lb_cuda_stream(ctx)));
 }
 
+void lb_cuda_step_release(lb_ctx *ctx, void *p)
+{
+    lb_cuda_state *s = lb_cuda_state_of(ctx);
+    /* newest first: what is released is usually recent */
+    for (size_t i = s->n_step; i-- > 0;) {
+        if (s->step[i].p != p) continue;
+        LB_CUDA_CHECK(cudaFreeAsync(p, s->stream));
+        s->step_bytes -= s->step[i].n;
+        s->step[i] = s->step[--s->n_step];
+        return;
+    }
+    LB_CHECKF(0, "lb_cuda_step_release: %p is not step memory of this step", p);
+}
+
 void lb_cuda_step_end(lb_ctx *ctx)
 {
     lb_cuda_state *s = (lb_cuda_state *)ctx->cuda;

@@ -28,6 +28,7 @@ lb_status lb_cli_ctx_init(lb_ctx *ctx, const char *device, int64_t threads)
         return st;
     }
     ctx->n_threads = (int)threads;
+    ctx->release_grads = true;   /* commands read only parameter grads after backward */
     return lb_ok();
 }
 
