@@ -5,13 +5,27 @@
  * and the loops in kernels/cpu/quant.c; the gradients are written down in
  * quant/fakequant.h. This op file includes quant/ headers because quant/
  * owns the op's interface (the quantizer struct); nothing else in
- * autograd/ does. CPU only: the CUDA fused pass comes with the GPU work.
+ * autograd/ does.
+ *
+ * CUDA (kernels/cuda/quant.cu): the weight is the f32 master parameter on
+ * the device and the quantizer's tensors (scales, zeros, PACT alpha) must
+ * be persistent f32 CUDA tensors too (moved with the model; a learned
+ * scale is then a device parameter with a device grad). The forward is one
+ * fused pass that writes w^ in bf16, the dtype lb_linear's GEMM reads: into
+ * w->lowp when the weight has its bf16 copy (the output is a view of it, so
+ * a quantized layer's lowp holds w^ from this forward on, and no step
+ * memory is taken; the cast refresh after an optimizer step is then
+ * overwritten by the next forward), else into a new bf16 step tensor. The
+ * grad of w^ is therefore bf16 (tensor.h's rule for a bf16 tensor); the
+ * backward reads it and accumulates into the f32 master grad and the f32
+ * scale/zero grads in one pass. Activations keep their dtype (bf16).
  */
 #include <math.h>
 #include <string.h>
 
 #include "autograd/ops_common.h"
 #include "kernels/cpu/kernels.h"
+#include "kernels/cuda/kernels.h"
 #include "quant/fakequant.h"
 
 typedef struct fq_saved {
@@ -50,14 +64,114 @@ static void fq_weight_backward(lb_ctx *ctx, lb_node *node)
                               lsq_grad_scale(q), dw, ds, dz);
 }
 
+/* ---- weights on CUDA ------------------------------------------------------------ */
+
+static lb_cuda_qweight cuda_desc(const lb_quantizer *q)
+{
+    const lb_qspec *sp = &q->spec;
+    lb_cuda_qweight Q = {.bits = sp->bits, .sym = sp->sym, .f16 = sp->scale_f16, .rows = q->rows,
+                         .cols = q->cols, .group = q->group, .tensor = sp->gran == LB_QG_TENSOR};
+    switch (sp->format) {
+    case LB_QF_NF4: Q.grid = LB_CUDA_QGRID_NF4; break;
+    case LB_QF_FP4: Q.grid = LB_CUDA_QGRID_FP4; break;
+    case LB_QF_FP8: Q.grid = LB_CUDA_QGRID_FP8; break;
+    case LB_QF_Q4_0: Q.grid = LB_CUDA_QGRID_Q4_0; break;
+    case LB_QF_Q4_1: Q.grid = LB_CUDA_QGRID_Q4_1; break;
+    case LB_QF_Q5_0: Q.grid = LB_CUDA_QGRID_Q5_0; break;
+    case LB_QF_Q5_1: Q.grid = LB_CUDA_QGRID_Q5_1; break;
+    case LB_QF_Q8_0: Q.grid = LB_CUDA_QGRID_Q8_0; break;
+    default: Q.grid = LB_CUDA_QGRID_INT; break;
+    }
+    if (lb_qspec_is_ggml(sp)) {
+        Q.mode = LB_CUDA_QMODE_GGML;
+        Q.group = 32;
+        Q.tensor = false;
+    } else if (sp->format != LB_QF_INT) {
+        Q.mode = LB_CUDA_QMODE_ABSMAX;
+    } else {
+        Q.mode = sp->mode == LB_QM_MSE    ? LB_CUDA_QMODE_MSE
+                 : sp->mode == LB_QM_LSQ  ? LB_CUDA_QMODE_LSQ
+                 : sp->mode == LB_QM_LSQP ? LB_CUDA_QMODE_LSQP
+                                          : LB_CUDA_QMODE_MINMAX;
+    }
+    return Q;
+}
+
+/* check_state_on_cuda: the quantizer tensor t (may be NULL) is a
+ * persistent f32 CUDA tensor, as the CUDA path needs. */
+static void check_state_on_cuda(const lb_quantizer *q, const char *what, const lb_tensor *t)
+{
+    if (!t) return;
+    LB_CHECKF(t->device == LB_CUDA && t->dtype == LB_F32,
+              "lb_fake_quant: layer %s: the quantizer's %s is a %s %s tensor, but the weight is on "
+              "cuda; move the quantizer's state to the device with the model",
+              q->name, what, lb_device_name(t->device), lb_dtype_name(t->dtype));
+}
+
+typedef struct fq_cuda_saved {
+    lb_quantizer *q;
+    float *s, *z;     /* device: the scales and zeros the forward used */
+} fq_cuda_saved;
+
+static void fq_weight_backward_cuda(lb_ctx *ctx, lb_node *node)
+{
+    const fq_cuda_saved *sv = node->saved;
+    const lb_quantizer *q = sv->q;
+    lb_tensor *w = node->in[0], *dout = node->out->grad;
+    float *dw = lb_op_grad_data(ctx, w);
+    float *ds = node->n_in > 1 ? lb_op_grad_data(ctx, node->in[1]) : NULL;
+    float *dz = node->n_in > 2 ? lb_op_grad_data(ctx, node->in[2]) : NULL;
+    lb_cuda_qweight Q = cuda_desc(q);
+    lb_cuda_fake_quant_weight_bwd(ctx, &Q, w->data, sv->s, sv->z, dout->data, dout->dtype,
+                                  lsq_grad_scale(q), dw, ds, dz);
+}
+
+static lb_tensor *fake_quant_weight_cuda(lb_ctx *ctx, lb_tensor *w, lb_quantizer *q)
+{
+    LB_CHECKF(w->dtype == LB_F32, "lb_fake_quant_weight: layer %s: the CUDA weight %s is %s; the "
+              "fake-quant pass reads the f32 master weight", q->name, LB_SHAPE_STR(w),
+              lb_dtype_name(w->dtype));
+    check_state_on_cuda(q, "scales", q->scales);
+    check_state_on_cuda(q, "zeros", q->zeros);
+    int64_t ns = lb_tensor_numel(q->scales);
+    float *s = lb_cuda_step_alloc(ctx, (size_t)ns * sizeof *s);
+    float *z = lb_cuda_step_alloc(ctx, (size_t)ns * sizeof *z);
+    lb_tensor *out;
+    if (w->lowp && w->lowp->dtype == LB_BF16 && lb_tensor_numel(w->lowp) == lb_tensor_numel(w))
+        out = lb_tensor_view_of(ctx, w->lowp, 2, w->shape);   // (out, in) bf16: w^
+    else
+        out = lb_tensor_new_dev(ctx, LB_CUDA, LB_BF16, 2, w->shape);
+    bool learned = lb_qspec_learned(&q->spec);
+    lb_cuda_qweight Q = cuda_desc(q);
+    lb_cuda_fake_quant_weight_fwd(ctx, &Q, w->data, learned ? q->scales->data : NULL,
+                                  learned && q->zeros ? q->zeros->data : NULL, s, z, out->data,
+                                  NULL, NULL);
+    if (!learned) {
+        lb_cuda_memcpy_d2d(ctx, q->scales->data, s, (size_t)ns * sizeof *s);
+        if (q->zeros) lb_cuda_memcpy_d2d(ctx, q->zeros->data, z, (size_t)ns * sizeof *z);
+    }
+    lb_tensor *ins[3] = {w, q->scales, q->zeros};
+    int n_in = !learned ? 1 : q->spec.mode == LB_QM_LSQP ? 3 : 2;
+    if (lb_needs_grad(ctx, ins, n_in)) {
+        lb_node *node = lb_tape_record(ctx, "fake_quant_weight", fq_weight_backward_cuda, out, ins, n_in);
+        fq_cuda_saved *sv = lb_arena_alloc(ctx, sizeof *sv);
+        *sv = (fq_cuda_saved){.q = q, .s = s, .z = z};
+        node->saved = sv;
+    }
+    return out;
+}
+
 lb_tensor *lb_fake_quant_weight(lb_ctx *ctx, lb_tensor *w, lb_quantizer *q)
 {
-    lb_op_check_input("lb_fake_quant_weight", "w", w, LB_F32);
+    LB_CHECKF(w != NULL, "lb_fake_quant_weight: w is NULL");
+    if (w->device == LB_CUDA) lb_op_check_on("lb_fake_quant_weight", "w", w, LB_CUDA);
+    else lb_op_check_input("lb_fake_quant_weight", "w", w, LB_F32);
     LB_CHECKF(q && q->spec.role == LB_QROLE_WEIGHT && q->scales,
               "lb_fake_quant_weight: %s has no initialised weight quantizer", w->name ? w->name : "w");
     LB_CHECKF(w->ndim == 2 && w->shape[0] == q->rows && w->shape[1] == q->cols,
               "lb_fake_quant_weight: layer %s: weight %s, quantizer made for (%lld, %lld)", q->name,
               LB_SHAPE_STR(w), (long long)q->rows, (long long)q->cols);
+    if (w->device == LB_CUDA) return fake_quant_weight_cuda(ctx, w, q);
     int64_t ns = lb_tensor_numel(q->scales);
     float *s = lb_arena_alloc(ctx, (size_t)ns * sizeof *s);
     float *z = lb_arena_alloc(ctx, (size_t)ns * sizeof *z);
@@ -81,24 +195,43 @@ lb_tensor *lb_fake_quant_weight(lb_ctx *ctx, lb_tensor *w, lb_quantizer *q)
 
 /* ---- activations ----------------------------------------------------------- */
 
+/* The activation backward nodes branch on the device of x: on CUDA the
+ * grads have x's dtype (bf16) and the PACT clip's grad is f32 on the device. */
+
 static void fq_act_ste_backward(lb_ctx *ctx, lb_node *node)
 {
-    float *dx = lb_op_grad_data(ctx, node->in[0]);
-    if (dx) lb_cpu_acc(dx, node->out->grad->data, lb_tensor_numel(node->in[0]));
+    lb_tensor *x = node->in[0], *g = node->out->grad;
+    void *dx = lb_op_grad_data(ctx, x);
+    if (!dx) return;
+    if (x->device == LB_CUDA)
+        lb_cuda_fake_quant_ste_bwd(ctx, g->data, dx, lb_tensor_numel(x), g->dtype, x->dtype);
+    else
+        lb_cpu_acc(dx, g->data, lb_tensor_numel(x));
 }
 
 static void fq_act_static_backward(lb_ctx *ctx, lb_node *node)
 {
-    float *dx = lb_op_grad_data(ctx, node->in[0]);
-    if (dx)
-        lb_cpu_fake_quant_act_static_bwd(node->in[0]->data, node->out->grad->data, dx,
-                                         lb_tensor_numel(node->in[0]), *(const float *)node->saved);
+    lb_tensor *x = node->in[0];
+    void *dx = lb_op_grad_data(ctx, x);
+    float s = *(const float *)node->saved;
+    if (!dx) return;
+    if (x->device == LB_CUDA)
+        lb_cuda_fake_quant_act_static_bwd(ctx, x->data, node->out->grad->data, dx,
+                                          lb_tensor_numel(x), s, x->dtype);
+    else
+        lb_cpu_fake_quant_act_static_bwd(x->data, node->out->grad->data, dx, lb_tensor_numel(x), s);
 }
 
 static void fq_act_pact_backward(lb_ctx *ctx, lb_node *node)
 {
     lb_tensor *x = node->in[0], *alpha = node->in[1];
-    float *dx = lb_op_grad_data(ctx, x), *da = lb_op_grad_data(ctx, alpha);
+    void *dx = lb_op_grad_data(ctx, x);
+    float *da = lb_op_grad_data(ctx, alpha);
+    if (x->device == LB_CUDA) {
+        lb_cuda_fake_quant_act_pact_bwd(ctx, x->data, node->out->grad->data, dx, lb_tensor_numel(x),
+                                        alpha->data, da, x->dtype);
+        return;
+    }
     double g = lb_cpu_fake_quant_act_pact_bwd(x->data, node->out->grad->data, dx,
                                               lb_tensor_numel(x), *(const float *)node->saved);
     if (da) da[0] += (float)g;
@@ -108,12 +241,18 @@ lb_tensor *lb_fake_quant_act(lb_ctx *ctx, lb_tensor *x, const lb_quantizer *aq)
 {
     LB_CHECKF(aq && aq->spec.role == LB_QROLE_ACT, "lb_fake_quant_act: not an activation quantizer");
     if (aq->spec.format == LB_QF_NONE) return x;
-    lb_op_check_input("lb_fake_quant_act", "x", x, LB_F32);
+    LB_CHECKF(x != NULL, "lb_fake_quant_act: x is NULL");
+    bool cuda = x->device == LB_CUDA;
+    if (cuda) lb_op_check_on("lb_fake_quant_act", "x", x, LB_CUDA);
+    else lb_op_check_input("lb_fake_quant_act", "x", x, LB_F32);
     int64_t n = lb_tensor_numel(x);
-    lb_tensor *out = lb_tensor_new(ctx, LB_F32, x->ndim, x->shape);
+    lb_tensor *out = lb_tensor_new_dev(ctx, x->device, x->dtype, x->ndim, x->shape);
     if (aq->spec.mode == LB_QM_DYN) {
-        lb_cpu_fake_quant_act_token_fwd(x->data, out->data, lb_op_rows(x),
-                                        x->ndim ? x->shape[x->ndim - 1] : 1);
+        int64_t cols = x->ndim ? x->shape[x->ndim - 1] : 1;
+        if (cuda)
+            lb_cuda_fake_quant_act_token_fwd(ctx, x->data, out->data, lb_op_rows(x), cols, x->dtype);
+        else
+            lb_cpu_fake_quant_act_token_fwd(x->data, out->data, lb_op_rows(x), cols);
         if (lb_needs_grad(ctx, &x, 1))
             lb_tape_record(ctx, "fake_quant_act_token", fq_act_ste_backward, out, &x, 1);
         return out;
@@ -125,17 +264,27 @@ lb_tensor *lb_fake_quant_act(lb_ctx *ctx, lb_tensor *x, const lb_quantizer *aq)
                   "lb_quantizer_observe on calibration batches first",
                   aq->name);
         *sv = aq->act_scale;
-        lb_cpu_fake_quant_act_static_fwd(x->data, out->data, n, *sv);
+        if (cuda) lb_cuda_fake_quant_act_static_fwd(ctx, x->data, out->data, n, *sv, x->dtype);
+        else lb_cpu_fake_quant_act_static_fwd(x->data, out->data, n, *sv);
         if (lb_needs_grad(ctx, &x, 1)) {
             lb_node *node = lb_tape_record(ctx, "fake_quant_act_static", fq_act_static_backward, out, &x, 1);
             node->saved = sv;
         }
         return out;
     }
-    *sv = ((const float *)aq->alpha->data)[0];
-    LB_CHECKF(*sv > 0.0f && isfinite(*sv), "lb_fake_quant_act: site %s: PACT clip alpha is %g",
-              aq->name, (double)*sv);
-    lb_cpu_fake_quant_act_pact_fwd(x->data, out->data, n, *sv);
+    if (cuda) {
+        /* alpha stays on the device (no sync to check it: the CPU path does) */
+        LB_CHECKF(aq->alpha->device == LB_CUDA && aq->alpha->dtype == LB_F32,
+                  "lb_fake_quant_act: site %s: the PACT clip is a %s tensor but x is on cuda; "
+                  "move the quantizer's state to the device with the model",
+                  aq->name, lb_device_name(aq->alpha->device));
+        lb_cuda_fake_quant_act_pact_fwd(ctx, x->data, out->data, n, aq->alpha->data, x->dtype);
+    } else {
+        *sv = ((const float *)aq->alpha->data)[0];
+        LB_CHECKF(*sv > 0.0f && isfinite(*sv), "lb_fake_quant_act: site %s: PACT clip alpha is %g",
+                  aq->name, (double)*sv);
+        lb_cpu_fake_quant_act_pact_fwd(x->data, out->data, n, *sv);
+    }
     lb_tensor *ins[2] = {x, aq->alpha};
     if (lb_needs_grad(ctx, ins, 2)) {
         lb_node *node = lb_tape_record(ctx, "fake_quant_act_pact", fq_act_pact_backward, out, ins, 2);

@@ -1,8 +1,10 @@
 /* fakequant.h — the differentiable fake-quant ops (QAT forward/backward).
  *
  * Declared here so that quant/ owns them; defined in autograd/ops_quant.c
- * with the loops in kernels/cpu/quant.c. CPU f32 only for now (the CUDA
- * fused pass will be checked against these).
+ * with the loops in kernels/cpu/quant.c (CPU f32, the specification) and
+ * kernels/cuda/quant.cu (a CUDA f32 master weight gives a bf16 w^ in one
+ * fused pass, bit-identical with bf16 of the CPU's w^; the quantizer's
+ * tensors must then be on the device too: see ops_quant.c).
  *
  * Weights. w^ = dequant(quant(w)) on the quantizer's grid (quantizer.h),
  * same shape as w. Backward (ACCUMULATES, like every op):

@@ -1,0 +1,1107 @@
+/* quant.cu — fake quantization on the GPU: the fused weight forward (group
+ * statistics, scale/zero, codes and bf16 w^ in one pass over the fp32
+ * master weight), its fused backward (masked straight-through into the f32
+ * weight grad plus the LSQ/LSQ+ scale/zero sums per group), and the int8
+ * activation quantizers (per-token dynamic, per-tensor static, PACT).
+ *
+ * Bit-exact with the CPU specification (quant/grid.h, kernels/cpu/quant.c):
+ *   - every a*b+c of the formulas is __fmul_rn/__fadd_rn, so nvcc cannot
+ *     contract it into an FMA (ggml's x*id + 8.5, d*q + m; the mse error
+ *     s*(q-z) - x and its double square-sum); divisions are __fdiv_rn;
+ *   - round() is rintf (nearest even, like the CPU's magic-number rne and
+ *     nearbyintf); ggml's (int8_t) cast and roundf are written out as on
+ *     the CPU; fp16 scales are __float2half_rn with grid.c's clamps;
+ *   - group reductions are min / max / absmax, which do not depend on the
+ *     order, and ggml's "first largest |x|" keeps the index to break ties;
+ *   - nf4 / fp4 / fp8 use the CPU's midpoint tables and binary search (built
+ *     on the host with the CPU's formulas, copied to shared memory).
+ * Layout: a "team" of 1..32 lanes of one warp owns a group (team = the
+ * power of two that covers the group with 4-float loads, at most 32); a
+ * warp holds 32 / team groups; each lane keeps up to 8 chunks of its group
+ * in registers (groups up to 1024 with 4-wide loads), and larger groups
+ * (per-channel on wide weights) read the group twice (the second read hits
+ * L1/L2). Per-tensor scales are found by a separate reduction first.
+ *
+ * Not here: shape checks and the tape (autograd/ops_quant.c), the CPU path.
+ */
+#include <float.h>
+#include <math.h>
+#include <math_constants.h>
+#include <string.h>
+
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/kernels.h"
+
+#define F16_MIN_SUB 5.9604644775390625e-08f   /* 2^-24 */
+#define F16_MAX 65504.0f
+#define MSE_STEPS 81
+#define MAXC 8                                /* register chunks per lane */
+#define QTHREADS 256
+
+/* ---- scalar formulas (kernels/cpu/quant.c, line for line) ------------------- */
+
+__device__ __forceinline__ float clampf(float v, float lo, float hi)
+{
+    return fminf(fmaxf(v, lo), hi);   /* NaN -> lo */
+}
+
+__device__ __forceinline__ float round_scale(float s, bool f16)
+{
+    if (f16) s = __half2float(__float2half_rn(s));
+    float lo = f16 ? F16_MIN_SUB : __int_as_float(1), hi = f16 ? F16_MAX : FLT_MAX;
+    if (!(s >= lo)) s = lo;
+    return s > hi ? hi : s;
+}
+
+__device__ __forceinline__ void int_from_range(int bits, bool sym, bool f16, float lo, float hi,
+                                               float *s, float *z)
+{
+    float maxq = (float)((1 << bits) - 1);
+    if (sym) {
+        float a = fmaxf(-lo, hi);
+        *s = round_scale(__fdiv_rn(__fadd_rn(a, a), maxq), f16);
+        *z = (float)(1 << (bits - 1));
+    } else {
+        *s = round_scale(__fdiv_rn(__fsub_rn(hi, lo), maxq), f16);
+        *z = __fadd_rn(clampf(rintf(__fdiv_rn(-lo, *s)), 0.0f, maxq), 0.0f);   /* never -0 */
+    }
+}
+
+/* The value-grid tables of kernels/cpu/quant.c (lut), made on the host. */
+typedef struct qlut {
+    int n;
+    int signed_mag;
+    int sign_bit;
+    float val[127];
+    float mid[126];
+    unsigned char tie_up[126];
+} qlut;
+
+static void lut_make(lb_cuda_qgrid grid, qlut *t)
+{
+    static const float nf4[16] = {
+        -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,
+        -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
+        0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
+        0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f,
+    };
+    memset(t, 0, sizeof *t);
+    if (grid == LB_CUDA_QGRID_NF4) {
+        t->n = 16;
+        for (int i = 0; i < 16; i++) t->val[i] = nf4[i];
+        for (int i = 0; i < 15; i++) t->mid[i] = (float)(((double)nf4[i] + nf4[i + 1]) / 2.0);
+        return;   /* ties go down */
+    }
+    t->signed_mag = 1;
+    if (grid == LB_CUDA_QGRID_FP4) {
+        static const float mag[8] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f};
+        t->n = 8;
+        t->sign_bit = 8;
+        for (int i = 0; i < 8; i++) t->val[i] = mag[i];
+    } else {
+        t->n = 127;
+        t->sign_bit = 0x80;
+        for (int c = 0; c < 127; c++) {
+            int e = c >> 3, m = c & 7;
+            t->val[c] = e == 0 ? (float)m * 0x1p-9f : (1.0f + (float)m / 8.0f) * ldexpf(1.0f, e - 7);
+        }
+    }
+    for (int i = 0; i + 1 < t->n; i++) {
+        t->mid[i] = (t->val[i] + t->val[i + 1]) * 0.5f;
+        t->tie_up[i] = ((i + 1) & 1) == 0;
+    }
+}
+
+__device__ __forceinline__ int lut_index(const qlut *t, float a)
+{
+    int lo = 0, hi = t->n - 1;
+    while (lo < hi) {
+        int k = (lo + hi) / 2;
+        bool pass = a > t->mid[k] || (a == t->mid[k] && t->tie_up[k]);
+        if (pass) lo = k + 1;
+        else hi = k;
+    }
+    return lo;
+}
+
+/* lut_quant: code and w^ of x on a value grid with scale sk. */
+__device__ __forceinline__ float lut_quant(const qlut *t, float x, float sk, uint8_t *code)
+{
+    float y = __fdiv_rn(x, sk), v;
+    if (t->signed_mag) {
+        int k = lut_index(t, fabsf(y));
+        bool neg = signbit(y);
+        *code = (uint8_t)(k | (neg ? t->sign_bit : 0));
+        v = neg ? -t->val[k] : t->val[k];
+    } else {
+        int k = lut_index(t, y);
+        *code = (uint8_t)k;
+        v = t->val[k];
+    }
+    return __fmul_rn(sk, v);
+}
+
+/* trunc_code: C's (int) cast of t as the CPU's ggml_block meets it. */
+__device__ __forceinline__ int trunc_code(float t)
+{
+    return t > 0.0f && t < 64.0f ? (int)t : 0;
+}
+
+/* ---- team reductions (xor shuffles inside aligned groups of `team` lanes) -- */
+
+__device__ __forceinline__ float team_min(float v, int team)
+{
+    for (int o = team >> 1; o > 0; o >>= 1) {
+        float u = __shfl_xor_sync(0xffffffffu, v, o);
+        v = u < v ? u : v;
+    }
+    return v;
+}
+
+__device__ __forceinline__ float team_max(float v, int team)
+{
+    for (int o = team >> 1; o > 0; o >>= 1) {
+        float u = __shfl_xor_sync(0xffffffffu, v, o);
+        v = u > v ? u : v;
+    }
+    return v;
+}
+
+__device__ __forceinline__ double team_sum(double v, int team)
+{
+    for (int o = team >> 1; o > 0; o >>= 1) v = __dadd_rn(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+/* arg reductions with the first index winning ties: `better` is strict
+ * greater (SIGN = 1) or strict less (SIGN = -1) in value. */
+template <int SIGN>
+__device__ __forceinline__ void team_arg(float *v, int *idx, float *keep, int team)
+{
+    for (int o = team >> 1; o > 0; o >>= 1) {
+        float u = __shfl_xor_sync(0xffffffffu, *v, o);
+        int j = __shfl_xor_sync(0xffffffffu, *idx, o);
+        float uk = __shfl_xor_sync(0xffffffffu, *keep, o);
+        bool take = (SIGN > 0 ? u > *v : u < *v) || (u == *v && j < *idx);
+        if (take) *v = u, *idx = j, *keep = uk;
+    }
+}
+
+/* ---- the fused weight forward -------------------------------------------- */
+
+typedef struct fq_args {
+    const float *w;
+    const float *ps, *pz;     /* learned parameters (LSQ / LSQ+) */
+    float *s, *z;             /* scales / zeros used: written */
+    const float *sg, *zg;     /* GIVEN mode: precomputed (per-tensor, mse) */
+    bf16 *out16;
+    float *out32;
+    uint8_t *codes;
+    int64_t ngroups;          /* groups this pass walks */
+    int64_t group;            /* elements per group of the pass */
+    int team, nc;             /* lanes per group, chunks per lane */
+    int bits;
+    bool sym, f16, tensor;    /* tensor: every group uses scale 0 */
+    qlut lut;
+} fq_args;
+
+enum { PM_COMPUTE = 0, PM_GIVEN, PM_LEARNED, PM_LEARNEDP };
+
+/* ld_chunk: VEC consecutive floats of a group. */
+template <int VEC>
+__device__ __forceinline__ void ld_chunk(const float *p, float v[VEC])
+{
+    if (VEC == 4) {
+        float4 f = *reinterpret_cast<const float4 *>(p);
+        v[0] = f.x, v[1] = f.y, v[2] = f.z, v[3] = f.w;
+    } else {
+        v[0] = *p;
+    }
+}
+
+/* fq_group: one group `gi` of the pass, by the `team` lanes that own it:
+ * statistics, scale and zero, then codes and w^. With NCR > 0 the lane's
+ * NCR chunks arrive preloaded in r; with NCR == 0 the group is read from
+ * memory twice (groups larger than the registers hold). */
+template <int GRID, int PM, int VEC, int NCR>
+__device__ __forceinline__ void fq_group(const fq_args &a, const qlut *lut, int64_t gi, bool active,
+                                         int team, int tl, const float (&r)[NCR ? NCR : 1][VEC])
+{
+    constexpr bool VALUE = GRID == LB_CUDA_QGRID_NF4 || GRID == LB_CUDA_QGRID_FP4 ||
+                           GRID == LB_CUDA_QGRID_FP8;
+    const float maxq = (float)((1 << a.bits) - 1);
+    const float *x = a.w + gi * a.group;
+    const int nc = NCR ? (NCR < a.nc ? NCR : a.nc) : a.nc;
+
+    /* statistics of the group: lo/hi from 0 (int), absmax, or ggml's */
+    float lo = 0.0f, hi = 0.0f, am = 0.0f;
+    float gmin = FLT_MAX, gmax = -FLT_MAX, smax = 0.0f;
+    int imin = -1, imax = -1, iam = -1;
+    bool need_stats = PM == PM_COMPUTE;
+#pragma unroll
+    for (int c = 0; c < (NCR ? NCR : nc); c++) {
+        if (!need_stats || c >= nc) break;
+        int64_t off = ((int64_t)c * team + tl) * VEC;
+        if (!active || off >= a.group) continue;
+        float v[VEC];
+        if (NCR) {
+#pragma unroll
+            for (int e = 0; e < VEC; e++) v[e] = r[NCR ? c : 0][e];
+        } else {
+            ld_chunk<VEC>(x + off, v);
+        }
+#pragma unroll
+        for (int e = 0; e < VEC; e++) {
+            float xv = v[e];
+            int idx = (int)off + e;
+            if (GRID == LB_CUDA_QGRID_INT) {
+                lo = xv < lo ? xv : lo;
+                hi = xv > hi ? xv : hi;
+            } else if (VALUE || GRID == LB_CUDA_QGRID_Q8_0) {
+                am = fmaxf(am, fabsf(xv));
+            } else if (GRID == LB_CUDA_QGRID_Q4_0 || GRID == LB_CUDA_QGRID_Q5_0) {
+                if (am < fabsf(xv)) am = fabsf(xv), smax = xv, iam = idx;
+            } else {   /* q4_1 / q5_1 */
+                if (xv < gmin) gmin = xv, imin = idx;
+                if (xv > gmax) gmax = xv, imax = idx;
+            }
+        }
+    }
+
+    float sk = 1.0f, zk = 0.0f;
+    float id = 0.0f;   /* ggml: 1 / d */
+    if (GRID == LB_CUDA_QGRID_INT) {
+        if (PM == PM_COMPUTE) {
+            lo = team_min(lo, team);
+            hi = team_max(hi, team);
+            if (lo == 0.0f && hi == 0.0f) lo = -1.0f, hi = 1.0f;
+            int_from_range(a.bits, a.sym, a.f16, lo, hi, &sk, &zk);
+        } else {
+            int64_t k = a.tensor ? 0 : gi;
+            if (PM == PM_GIVEN) {
+                sk = active ? a.sg[k] : 1.0f;
+                zk = active ? a.zg[k] : 0.0f;
+            } else {
+                sk = round_scale(active ? a.ps[k] : 1.0f, a.f16);
+                float zz = active ? a.pz[k] : 0.0f;
+                if (PM == PM_LEARNEDP) zz = rintf(zz);
+                zk = zz < 0.0f ? 0.0f : zz > maxq ? maxq : zz;
+            }
+        }
+    } else if (VALUE) {
+        if (PM == PM_GIVEN) {
+            sk = active ? a.sg[a.tensor ? 0 : gi] : 1.0f;
+        } else {
+            am = team_max(am, team);
+            float vmax = GRID == LB_CUDA_QGRID_NF4 ? 1.0f : GRID == LB_CUDA_QGRID_FP4 ? 6.0f : 448.0f;
+            sk = am == 0.0f ? 1.0f : round_scale(__fdiv_rn(am, vmax), a.f16);
+        }
+    } else if (GRID == LB_CUDA_QGRID_Q4_0 || GRID == LB_CUDA_QGRID_Q5_0) {
+        team_arg<1>(&am, &iam, &smax, team);
+        float half = GRID == LB_CUDA_QGRID_Q4_0 ? 8.0f : 16.0f;
+        float d = __fdiv_rn(smax, -half);
+        id = d != 0.0f ? __fdiv_rn(1.0f, d) : 0.0f;
+        sk = __half2float(__float2half_rn(d));
+        zk = half;
+    } else if (GRID == LB_CUDA_QGRID_Q4_1 || GRID == LB_CUDA_QGRID_Q5_1) {
+        team_arg<-1>(&gmin, &imin, &gmin, team);
+        team_arg<1>(&gmax, &imax, &gmax, team);
+        float top = GRID == LB_CUDA_QGRID_Q4_1 ? 15.0f : 31.0f;
+        float d = __fdiv_rn(__fsub_rn(gmax, gmin), top);
+        id = d != 0.0f ? __fdiv_rn(1.0f, d) : 0.0f;
+        sk = __half2float(__float2half_rn(d));
+        zk = __half2float(__float2half_rn(gmin));
+    } else {   /* q8_0 */
+        am = team_max(am, team);
+        float d = __fdiv_rn(am, 127.0f);
+        id = d != 0.0f ? __fdiv_rn(1.0f, d) : 0.0f;
+        sk = __half2float(__float2half_rn(d));
+        zk = 128.0f;
+    }
+    if (active && tl == 0 && (!a.tensor || gi == 0)) {
+        int64_t k = a.tensor ? 0 : gi;
+        if (a.s) a.s[k] = sk;
+        if (a.z) a.z[k] = zk;
+    }
+
+    /* codes and w^ */
+#pragma unroll
+    for (int c = 0; c < (NCR ? NCR : nc); c++) {
+        if (c >= nc) break;
+        int64_t off = ((int64_t)c * team + tl) * VEC;
+        if (!active || off >= a.group) continue;
+        float v[VEC], o[VEC];
+        uint8_t q8[VEC];
+        if (NCR) {
+#pragma unroll
+            for (int e = 0; e < VEC; e++) v[e] = r[NCR ? c : 0][e];
+        } else {
+            ld_chunk<VEC>(x + off, v);
+        }
+#pragma unroll
+        for (int e = 0; e < VEC; e++) {
+            float xv = v[e];
+            if (GRID == LB_CUDA_QGRID_INT) {
+                float q = clampf(__fadd_rn(rintf(__fdiv_rn(xv, sk)), zk), 0.0f, maxq);
+                o[e] = __fmul_rn(sk, __fsub_rn(q, zk));
+                q8[e] = (uint8_t)q;
+            } else if (VALUE) {
+                o[e] = lut_quant(lut, xv, sk, &q8[e]);
+            } else if (GRID == LB_CUDA_QGRID_Q4_0 || GRID == LB_CUDA_QGRID_Q5_0) {
+                int half = GRID == LB_CUDA_QGRID_Q4_0 ? 8 : 16;
+                float t = __fadd_rn(__fmul_rn(xv, id), (float)half + 0.5f);
+                int cq = trunc_code(t);
+                cq = cq > 2 * half - 1 ? 2 * half - 1 : cq;
+                q8[e] = (uint8_t)cq;
+                o[e] = __fmul_rn(sk, __fsub_rn((float)cq, zk));
+            } else if (GRID == LB_CUDA_QGRID_Q4_1 || GRID == LB_CUDA_QGRID_Q5_1) {
+                int top = GRID == LB_CUDA_QGRID_Q4_1 ? 15 : 31;
+                float t = __fadd_rn(__fmul_rn(__fsub_rn(xv, gmin), id), 0.5f);
+                int cq = trunc_code(t);
+                cq = cq > top ? top : cq;
+                q8[e] = (uint8_t)cq;
+                o[e] = __fadd_rn(__fmul_rn(sk, (float)cq), zk);
+            } else {   /* q8_0: roundf, half away from zero */
+                float u = __fmul_rn(xv, id), rr = truncf(u);
+                if (fabsf(__fsub_rn(u, rr)) >= 0.5f) rr = __fadd_rn(rr, copysignf(1.0f, u));
+                if (!(fabsf(rr) <= 127.0f)) rr = 0.0f;
+                int cq = (int)rr + 128;
+                q8[e] = (uint8_t)cq;
+                o[e] = __fmul_rn(sk, __fsub_rn((float)cq, zk));
+            }
+        }
+        int64_t i = gi * a.group + off;
+        if (VEC == 4) {
+            if (a.out16) {
+                __nv_bfloat162 p0 = __floats2bfloat162_rn(o[0], o[1]);
+                __nv_bfloat162 p1 = __floats2bfloat162_rn(o[2], o[3]);
+                uint2 u;
+                u.x = *reinterpret_cast<unsigned *>(&p0);
+                u.y = *reinterpret_cast<unsigned *>(&p1);
+                *reinterpret_cast<uint2 *>(a.out16 + i) = u;
+            }
+            if (a.out32) *reinterpret_cast<float4 *>(a.out32 + i) = make_float4(o[0], o[1], o[2], o[3]);
+            if (a.codes) *reinterpret_cast<uchar4 *>(a.codes + i) = make_uchar4(q8[0], q8[1], q8[2], q8[3]);
+        } else {
+            if (a.out16) a.out16[i] = __float2bfloat16_rn(o[0]);
+            if (a.out32) a.out32[i] = o[0];
+            if (a.codes) a.codes[i] = q8[0];
+        }
+    }
+}
+
+/* fq_weight_fwd_kernel: warps walk the groups, 32 / team groups per warp,
+ * UNR rounds of them loaded before any is processed (loads in flight). */
+template <int GRID, int PM, int VEC, int NCR, int UNR>
+__global__ void __launch_bounds__(QTHREADS) fq_weight_fwd_kernel(const fq_args a)
+{
+    extern __shared__ unsigned char smem_raw[];
+    qlut *lut = reinterpret_cast<qlut *>(smem_raw);
+    constexpr bool VALUE = GRID == LB_CUDA_QGRID_NF4 || GRID == LB_CUDA_QGRID_FP4 ||
+                           GRID == LB_CUDA_QGRID_FP8;
+    if (VALUE) {
+        const int *src = reinterpret_cast<const int *>(&a.lut);
+        int *dst = reinterpret_cast<int *>(lut);
+        for (int i = threadIdx.x; i < (int)(sizeof(qlut) / sizeof(int)); i += blockDim.x) dst[i] = src[i];
+        __syncthreads();
+    }
+    const int lane = threadIdx.x & 31, team = a.team, tl = lane & (team - 1), tiw = lane / team;
+    const int tpw = 32 / team;
+    const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    const int64_t nwarps = ((int64_t)gridDim.x * blockDim.x) >> 5;
+    const int nc = NCR ? (NCR < a.nc ? NCR : a.nc) : 0;
+
+    for (int64_t g0 = warp * tpw * UNR; g0 < a.ngroups; g0 += nwarps * tpw * UNR) {
+        float r[UNR][NCR ? NCR : 1][VEC];
+#pragma unroll
+        for (int u = 0; u < UNR; u++) {
+            int64_t gi = g0 + (int64_t)u * tpw + tiw;
+#pragma unroll
+            for (int c = 0; c < (NCR ? NCR : 1); c++) {
+                int64_t off = ((int64_t)c * team + tl) * VEC;
+                if (NCR && c < nc && gi < a.ngroups && off < a.group)
+                    ld_chunk<VEC>(a.w + gi * a.group + off, r[u][c]);
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < UNR; u++) {
+            int64_t gi = g0 + (int64_t)u * tpw + tiw;
+            if (g0 + (int64_t)u * tpw >= a.ngroups) break;   /* warp-uniform */
+            fq_group<GRID, PM, VEC, NCR>(a, lut, gi, gi < a.ngroups, team, tl, r[u]);
+        }
+    }
+}
+
+/* fq_int_minmax_kernel: the hot case (int min-max, a group of at most
+ * 128 = one chunk per lane) with UNR groups per lane in flight and their
+ * team reductions interleaved, so that the shuffle latencies overlap.
+ * Same arithmetic as fq_group, statement for statement. */
+template <int VEC, int UNR>
+__global__ void __launch_bounds__(QTHREADS) fq_int_minmax_kernel(const fq_args a)
+{
+    const int lane = threadIdx.x & 31, team = a.team, tl = lane & (team - 1), tiw = lane / team;
+    const int tpw = 32 / team;
+    const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    const int64_t nwarps = ((int64_t)gridDim.x * blockDim.x) >> 5;
+    const float maxq = (float)((1 << a.bits) - 1);
+    const int64_t off = (int64_t)tl * VEC;
+    for (int64_t g0 = warp * tpw * UNR; g0 < a.ngroups; g0 += nwarps * tpw * UNR) {
+        float r[UNR][VEC], lo[UNR], hi[UNR];
+        bool act[UNR];
+#pragma unroll
+        for (int u = 0; u < UNR; u++) {
+            int64_t gi = g0 + (int64_t)u * tpw + tiw;
+            act[u] = gi < a.ngroups && off < a.group;
+            if (act[u]) ld_chunk<VEC>(a.w + gi * a.group + off, r[u]);
+        }
+#pragma unroll
+        for (int u = 0; u < UNR; u++) {
+            lo[u] = 0.0f, hi[u] = 0.0f;
+#pragma unroll
+            for (int e = 0; e < VEC; e++) {
+                if (!act[u]) break;
+                lo[u] = r[u][e] < lo[u] ? r[u][e] : lo[u];
+                hi[u] = r[u][e] > hi[u] ? r[u][e] : hi[u];
+            }
+        }
+        for (int o = team >> 1; o > 0; o >>= 1) {
+#pragma unroll
+            for (int u = 0; u < UNR; u++) {
+                float a1 = __shfl_xor_sync(0xffffffffu, lo[u], o);
+                float b1 = __shfl_xor_sync(0xffffffffu, hi[u], o);
+                lo[u] = a1 < lo[u] ? a1 : lo[u];
+                hi[u] = b1 > hi[u] ? b1 : hi[u];
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < UNR; u++) {
+            int64_t gi = g0 + (int64_t)u * tpw + tiw;
+            if (gi >= a.ngroups) continue;
+            float l = lo[u], h = hi[u], sk, zk;
+            if (l == 0.0f && h == 0.0f) l = -1.0f, h = 1.0f;
+            int_from_range(a.bits, a.sym, a.f16, l, h, &sk, &zk);
+            if (tl == 0) {
+                if (a.s) a.s[gi] = sk;
+                if (a.z) a.z[gi] = zk;
+            }
+            if (!act[u]) continue;
+            float o4[VEC];
+            uint8_t q8[VEC];
+#pragma unroll
+            for (int e = 0; e < VEC; e++) {
+                float q = clampf(__fadd_rn(rintf(__fdiv_rn(r[u][e], sk)), zk), 0.0f, maxq);
+                o4[e] = __fmul_rn(sk, __fsub_rn(q, zk));
+                q8[e] = (uint8_t)q;
+            }
+            int64_t i = gi * a.group + off;
+            if (VEC == 4) {
+                if (a.out16) {
+                    __nv_bfloat162 p0 = __floats2bfloat162_rn(o4[0], o4[1]);
+                    __nv_bfloat162 p1 = __floats2bfloat162_rn(o4[2], o4[3]);
+                    uint2 w2;
+                    w2.x = *reinterpret_cast<unsigned *>(&p0);
+                    w2.y = *reinterpret_cast<unsigned *>(&p1);
+                    *reinterpret_cast<uint2 *>(a.out16 + i) = w2;
+                }
+                if (a.out32) *reinterpret_cast<float4 *>(a.out32 + i) = make_float4(o4[0], o4[1], o4[2], o4[3]);
+                if (a.codes) *reinterpret_cast<uchar4 *>(a.codes + i) = make_uchar4(q8[0], q8[1], q8[2], q8[3]);
+            } else {
+                if (a.out16) a.out16[i] = __float2bfloat16_rn(o4[0]);
+                if (a.out32) a.out32[i] = o4[0];
+                if (a.codes) a.codes[i] = q8[0];
+            }
+        }
+    }
+}
+
+/* ---- per-tensor statistics and the mse search ----------------------------- */
+
+/* range_partial_kernel: per block lo (<= 0), hi (>= 0) and absmax of x. */
+__global__ void range_partial_kernel(const float *x, int64_t n, float *part)
+{
+    __shared__ float sh[3][32];
+    float lo = 0.0f, hi = 0.0f, am = 0.0f;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        float v = x[i];
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+        am = fmaxf(am, fabsf(v));
+    }
+    lo = team_min(lo, 32);
+    hi = team_max(hi, 32);
+    am = team_max(am, 32);
+    int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+    if (lane == 0) sh[0][wid] = lo, sh[1][wid] = hi, sh[2][wid] = am;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int k = 1; k < (int)(blockDim.x >> 5); k++) {
+            lo = sh[0][k] < lo ? sh[0][k] : lo;
+            hi = sh[1][k] > hi ? sh[1][k] : hi;
+            am = fmaxf(am, sh[2][k]);
+        }
+        part[3 * blockIdx.x] = lo;
+        part[3 * blockIdx.x + 1] = hi;
+        part[3 * blockIdx.x + 2] = am;
+    }
+}
+
+/* tensor_params_kernel: one thread: the per-tensor s, z from the partials
+ * (int min-max, or absmax for the value grids; mse leaves the range in
+ * s[0], z[0] as lo, hi for the search). */
+__global__ void tensor_params_kernel(const float *part, int nblocks, int grid, int bits, bool sym,
+                                     bool f16, bool range_only, float *s, float *z)
+{
+    float lo = 0.0f, hi = 0.0f, am = 0.0f;
+    for (int k = 0; k < nblocks; k++) {
+        lo = part[3 * k] < lo ? part[3 * k] : lo;
+        hi = part[3 * k + 1] > hi ? part[3 * k + 1] : hi;
+        am = fmaxf(am, part[3 * k + 2]);
+    }
+    if (grid == LB_CUDA_QGRID_INT) {
+        if (lo == 0.0f && hi == 0.0f) lo = -1.0f, hi = 1.0f;
+        if (range_only) {
+            s[0] = lo;
+            z[0] = hi;
+        } else {
+            int_from_range(bits, sym, f16, lo, hi, s, z);
+        }
+    } else {
+        float vmax = grid == LB_CUDA_QGRID_NF4 ? 1.0f : grid == LB_CUDA_QGRID_FP4 ? 6.0f : 448.0f;
+        s[0] = am == 0.0f ? 1.0f : round_scale(__fdiv_rn(am, vmax), f16);
+        z[0] = 0.0f;
+    }
+}
+
+/* mse_kernel: one warp per group of `len` elements (stride `len`; one
+ * group of n for per-tensor, whose range comes in s[0], z[0]); lane l
+ * tries candidates l, l+32, l+64 and sums each error serially in element
+ * order in double (the CPU's order); the first smallest error wins. */
+__global__ void mse_kernel(const float *w, int64_t ngroups, int64_t len, int bits, bool sym,
+                           bool f16, bool tensor, float *s, float *z)
+{
+    const int lane = threadIdx.x & 31;
+    const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    const int64_t nwarps = ((int64_t)gridDim.x * blockDim.x) >> 5;
+    const float maxq = (float)((1 << bits) - 1);
+    for (int64_t gi = warp; gi < ngroups; gi += nwarps) {
+        const float *x = w + gi * len;
+        float lo = 0.0f, hi = 0.0f;
+        if (tensor) {
+            lo = s[0], hi = z[0];
+        } else {
+            for (int64_t j = lane; j < len; j += 32) {
+                lo = x[j] < lo ? x[j] : lo;
+                hi = x[j] > hi ? x[j] : hi;
+            }
+            lo = team_min(lo, 32);
+            hi = team_max(hi, 32);
+            if (lo == 0.0f && hi == 0.0f) lo = -1.0f, hi = 1.0f;
+        }
+        double best = CUDART_INF;
+        int bi = 1 << 30;
+        float bs = 0.0f, bz = 0.0f;
+        for (int i = lane; i < MSE_STEPS; i += 32) {
+            float p = (float)(1.0 - i / 100.0), cs, cz;
+            int_from_range(bits, sym, f16, __fmul_rn(p, lo), __fmul_rn(p, hi), &cs, &cz);
+            double err = 0.0;
+            for (int64_t j = 0; j < len; j++) {
+                float q = clampf(__fadd_rn(rintf(__fdiv_rn(x[j], cs)), cz), 0.0f, maxq);
+                float dd = __fsub_rn(__fmul_rn(cs, __fsub_rn(q, cz)), x[j]);
+                err = __dadd_rn(err, __dmul_rn((double)dd, (double)dd));
+            }
+            if (err < best) best = err, bi = i, bs = cs, bz = cz;
+        }
+        for (int o = 16; o > 0; o >>= 1) {
+            double ub = __shfl_xor_sync(0xffffffffu, best, o);
+            int ui = __shfl_xor_sync(0xffffffffu, bi, o);
+            float us = __shfl_xor_sync(0xffffffffu, bs, o), uz = __shfl_xor_sync(0xffffffffu, bz, o);
+            if (ub < best || (ub == best && ui < bi)) best = ub, bi = ui, bs = us, bz = uz;
+        }
+        if (lane == 0) {
+            s[tensor ? 0 : gi] = bs;
+            z[tensor ? 0 : gi] = bz;
+        }
+    }
+}
+
+/* ---- launch plan ------------------------------------------------------------ */
+
+typedef struct fq_plan {
+    int vec, team, nc;
+    bool reg;
+} fq_plan;
+
+/* plan_for: 4-wide loads when the group is a multiple of 4 and the
+ * pointers allow it; team = the smallest power of two with team*vec >=
+ * group, at most 32. */
+static fq_plan plan_for(int64_t group, bool aligned)
+{
+    fq_plan p;
+    p.vec = group % 4 == 0 && aligned ? 4 : 1;
+    int64_t per = group / p.vec;
+    p.team = 1;
+    while (p.team < 32 && p.team < per) p.team <<= 1;
+    p.nc = (int)((per + p.team - 1) / p.team);
+    p.reg = p.nc <= MAXC;
+    return p;
+}
+
+template <int GRID, int PM>
+static void launch_fwd_grid(lb_ctx *ctx, const fq_args &a0, bool aligned)
+{
+    fq_args a = a0;
+    fq_plan p = plan_for(a.group, aligned);
+    a.team = p.team;
+    a.nc = p.nc;
+    int64_t warps = (a.ngroups + (32 / p.team) - 1) / (32 / p.team);
+    constexpr bool VALUE = GRID == LB_CUDA_QGRID_NF4 || GRID == LB_CUDA_QGRID_FP4 ||
+                           GRID == LB_CUDA_QGRID_FP8;
+    size_t shm = VALUE ? sizeof(qlut) : 0;
+    cudaStream_t st = lb_cuda_stream(ctx);
+    /* one chunk per lane (g <= 128): 4 rounds of groups in flight */
+    if (p.nc == 1 && GRID == LB_CUDA_QGRID_INT && PM == PM_COMPUTE) {
+        unsigned grid = lb_cuda_grid(ctx, (warps + 3) / 4 * 32, QTHREADS);
+        if (p.vec == 4) fq_int_minmax_kernel<4, 4><<<grid, QTHREADS, 0, st>>>(a);
+        else fq_int_minmax_kernel<1, 4><<<grid, QTHREADS, 0, st>>>(a);
+    } else if (p.nc == 1) {
+        unsigned grid = lb_cuda_grid(ctx, (warps + 3) / 4 * 32, QTHREADS);
+        if (p.vec == 4) fq_weight_fwd_kernel<GRID, PM, 4, 1, 4><<<grid, QTHREADS, shm, st>>>(a);
+        else fq_weight_fwd_kernel<GRID, PM, 1, 1, 4><<<grid, QTHREADS, shm, st>>>(a);
+    } else {
+        unsigned grid = lb_cuda_grid(ctx, warps * 32, QTHREADS);
+        if (p.vec == 4 && p.reg) fq_weight_fwd_kernel<GRID, PM, 4, MAXC, 1><<<grid, QTHREADS, shm, st>>>(a);
+        else if (p.vec == 4) fq_weight_fwd_kernel<GRID, PM, 4, 0, 1><<<grid, QTHREADS, shm, st>>>(a);
+        else if (p.reg) fq_weight_fwd_kernel<GRID, PM, 1, MAXC, 1><<<grid, QTHREADS, shm, st>>>(a);
+        else fq_weight_fwd_kernel<GRID, PM, 1, 0, 1><<<grid, QTHREADS, shm, st>>>(a);
+    }
+    LB_CUDA_LAUNCH_CHECK(ctx);
+}
+
+template <int PM>
+static void launch_fwd(lb_ctx *ctx, lb_cuda_qgrid grid, const fq_args &a, bool aligned)
+{
+    if (grid == LB_CUDA_QGRID_INT) {
+        launch_fwd_grid<LB_CUDA_QGRID_INT, PM>(ctx, a, aligned);
+        return;
+    }
+    if constexpr (PM == PM_COMPUTE || PM == PM_GIVEN) {   /* value grids learn nothing */
+        switch (grid) {
+        case LB_CUDA_QGRID_NF4: launch_fwd_grid<LB_CUDA_QGRID_NF4, PM>(ctx, a, aligned); return;
+        case LB_CUDA_QGRID_FP4: launch_fwd_grid<LB_CUDA_QGRID_FP4, PM>(ctx, a, aligned); return;
+        case LB_CUDA_QGRID_FP8: launch_fwd_grid<LB_CUDA_QGRID_FP8, PM>(ctx, a, aligned); return;
+        default: break;
+        }
+    }
+    lb_fatal(__FILE__, __LINE__, "fake quant: grid %d has no mode %d", (int)grid, PM);
+}
+
+static void launch_ggml(lb_ctx *ctx, lb_cuda_qgrid grid, const fq_args &a, bool aligned)
+{
+    switch (grid) {
+    case LB_CUDA_QGRID_Q4_0: launch_fwd_grid<LB_CUDA_QGRID_Q4_0, PM_COMPUTE>(ctx, a, aligned); break;
+    case LB_CUDA_QGRID_Q4_1: launch_fwd_grid<LB_CUDA_QGRID_Q4_1, PM_COMPUTE>(ctx, a, aligned); break;
+    case LB_CUDA_QGRID_Q5_0: launch_fwd_grid<LB_CUDA_QGRID_Q5_0, PM_COMPUTE>(ctx, a, aligned); break;
+    case LB_CUDA_QGRID_Q5_1: launch_fwd_grid<LB_CUDA_QGRID_Q5_1, PM_COMPUTE>(ctx, a, aligned); break;
+    default: launch_fwd_grid<LB_CUDA_QGRID_Q8_0, PM_COMPUTE>(ctx, a, aligned); break;
+    }
+}
+
+static bool is_value_grid(lb_cuda_qgrid g)
+{
+    return g == LB_CUDA_QGRID_NF4 || g == LB_CUDA_QGRID_FP4 || g == LB_CUDA_QGRID_FP8;
+}
+
+/* tensor_pass_group: the group length a per-tensor pass walks (any split
+ * gives the same numbers; 128 keeps the 4-wide register path). */
+static int64_t tensor_pass_group(const lb_cuda_qweight *Q)
+{
+    return Q->cols % 128 == 0 ? 128 : Q->cols;
+}
+
+void lb_cuda_fake_quant_weight_fwd(lb_ctx *ctx, const lb_cuda_qweight *Q, const float *w,
+                                   const float *ps, const float *pz, float *s, float *z,
+                                   void *out16, float *out32, uint8_t *codes)
+{
+    int64_t n = Q->rows * Q->cols;
+    if (n <= 0) return;
+    bool aligned = lb_aligned16(w) && lb_aligned16(out32) && ((uintptr_t)out16 & 7u) == 0 &&
+                   ((uintptr_t)codes & 3u) == 0;
+    fq_args a;
+    memset(&a, 0, sizeof a);
+    a.w = w, a.ps = ps, a.pz = pz, a.s = s, a.z = z;
+    a.out16 = (bf16 *)out16, a.out32 = out32, a.codes = codes;
+    a.bits = Q->bits, a.sym = Q->sym, a.f16 = Q->f16, a.tensor = Q->tensor;
+    if (is_value_grid(Q->grid)) lut_make(Q->grid, &a.lut);
+    cudaStream_t st = lb_cuda_stream(ctx);
+
+    if (Q->mode == LB_CUDA_QMODE_GGML) {
+        a.group = 32;
+        a.ngroups = n / 32;
+        launch_ggml(ctx, Q->grid, a, aligned);
+        return;
+    }
+    if (Q->tensor) {
+        a.group = tensor_pass_group(Q);
+        a.ngroups = n / a.group;
+        bool learned = Q->mode == LB_CUDA_QMODE_LSQ || Q->mode == LB_CUDA_QMODE_LSQP;
+        if (!learned) {
+            int nb = (int)lb_cuda_grid(ctx, n, QTHREADS);
+            float *part = (float *)lb_cuda_tmp_alloc(ctx, (size_t)nb * 3 * sizeof(float));
+            range_partial_kernel<<<nb, QTHREADS, 0, st>>>(w, n, part);
+            LB_CUDA_LAUNCH_CHECK(ctx);
+            bool mse = Q->mode == LB_CUDA_QMODE_MSE;
+            tensor_params_kernel<<<1, 1, 0, st>>>(part, nb, Q->grid, Q->bits, Q->sym, Q->f16, mse, s, z);
+            LB_CUDA_LAUNCH_CHECK(ctx);
+            lb_cuda_tmp_free(ctx, part);
+            if (mse) {
+                mse_kernel<<<1, 32, 0, st>>>(w, 1, n, Q->bits, Q->sym, Q->f16, true, s, z);
+                LB_CUDA_LAUNCH_CHECK(ctx);
+            }
+            a.sg = s, a.zg = z;
+            a.s = a.z = NULL;   /* already written */
+            launch_fwd<PM_GIVEN>(ctx, Q->grid, a, aligned);
+            return;
+        }
+    } else {
+        a.group = Q->group;
+        a.ngroups = n / Q->group;
+    }
+    switch (Q->mode) {
+    case LB_CUDA_QMODE_MSE: {
+        unsigned grid = lb_cuda_grid(ctx, a.ngroups * 32, QTHREADS);
+        mse_kernel<<<grid, QTHREADS, 0, st>>>(w, a.ngroups, a.group, Q->bits, Q->sym, Q->f16, false, s, z);
+        LB_CUDA_LAUNCH_CHECK(ctx);
+        a.sg = s, a.zg = z;
+        a.s = a.z = NULL;
+        launch_fwd<PM_GIVEN>(ctx, Q->grid, a, aligned);
+        break;
+    }
+    case LB_CUDA_QMODE_LSQ: launch_fwd<PM_LEARNED>(ctx, Q->grid, a, aligned); break;
+    case LB_CUDA_QMODE_LSQP: launch_fwd<PM_LEARNEDP>(ctx, Q->grid, a, aligned); break;
+    default: launch_fwd<PM_COMPUTE>(ctx, Q->grid, a, aligned); break;
+    }
+}
+
+/* ---- the fused weight backward -------------------------------------------- */
+
+typedef struct fqb_args {
+    const float *w, *s, *z;
+    const void *dout;
+    float *dw, *ds, *dz;
+    double *part_s, *part_z;  /* per-tensor: one partial per group of the pass */
+    int64_t ngroups, group;
+    int team, nc;
+    float maxq, g;
+    bool tensor;
+} fqb_args;
+
+template <typename TD, int VEC>
+__global__ void __launch_bounds__(QTHREADS) fq_weight_bwd_kernel(const fqb_args a)
+{
+    const int lane = threadIdx.x & 31, team = a.team, tl = lane & (team - 1), tiw = lane / team;
+    const int tpw = 32 / team;
+    const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+    const int64_t nwarps = ((int64_t)gridDim.x * blockDim.x) >> 5;
+    const TD *dout = (const TD *)a.dout;
+    for (int64_t g0 = warp * tpw; g0 < a.ngroups; g0 += nwarps * tpw) {
+        const int64_t gi = g0 + tiw;
+        const bool active = gi < a.ngroups;
+        const int64_t k = a.tensor ? 0 : gi;
+        const float sk = active ? a.s[k] : 1.0f, zk = active ? a.z[k] : 0.0f;
+        double sa = 0.0, sb = 0.0;
+        for (int c = 0; c < a.nc; c++) {
+            int64_t off = ((int64_t)c * team + tl) * VEC;
+            if (!active || off >= a.group) continue;
+            int64_t i = gi * a.group + off;
+            float x[VEC], go[VEC], acc[VEC] = {};
+            if (VEC == 4) {
+                float4 f = *reinterpret_cast<const float4 *>(a.w + i);
+                x[0] = f.x, x[1] = f.y, x[2] = f.z, x[3] = f.w;
+            } else {
+                x[0] = a.w[i];
+            }
+#pragma unroll
+            for (int e = 0; e < VEC; e++) go[e] = lb_ld(dout + i + e);
+            if (a.dw) {
+                if (VEC == 4) {
+                    float4 f = *reinterpret_cast<const float4 *>(a.dw + i);
+                    acc[0] = f.x, acc[1] = f.y, acc[2] = f.z, acc[3] = f.w;
+                } else {
+                    acc[0] = a.dw[i];
+                }
+            }
+#pragma unroll
+            for (int e = 0; e < VEC; e++) {
+                float v = __fdiv_rn(x[e], sk), r = __fadd_rn(rintf(v), zk);
+                bool inside = r >= 0.0f && r <= a.maxq;
+                float q = clampf(r, 0.0f, a.maxq);
+                if (inside) acc[e] = __fadd_rn(acc[e], go[e]);
+                float t = __fsub_rn(__fsub_rn(q, zk), inside ? v : 0.0f);
+                sa = __dadd_rn(sa, __dmul_rn((double)go[e], (double)t));
+                if (!inside) sb = __dsub_rn(sb, __dmul_rn((double)go[e], (double)sk));
+            }
+            if (a.dw) {
+                if (VEC == 4) *reinterpret_cast<float4 *>(a.dw + i) = make_float4(acc[0], acc[1], acc[2], acc[3]);
+                else a.dw[i] = acc[0];
+            }
+        }
+        if (!a.ds && !a.dz) continue;
+        sa = team_sum(sa, team);
+        sb = team_sum(sb, team);
+        if (active && tl == 0) {
+            if (a.tensor) {
+                a.part_s[gi] = sa;
+                a.part_z[gi] = sb;
+            } else {
+                if (a.ds) a.ds[gi] = __fadd_rn(a.ds[gi], (float)__dmul_rn((double)a.g, sa));
+                if (a.dz) a.dz[gi] = __fadd_rn(a.dz[gi], (float)__dmul_rn((double)a.g, sb));
+            }
+        }
+    }
+}
+
+/* sum_partials_kernel: one block: ds[0] += g * sum(part_s), dz likewise,
+ * the partials summed per thread in a strided order and then by one
+ * thread in thread order (fixed). */
+__global__ void sum_partials_kernel(const double *ps_, const double *pz_, int64_t n, float g,
+                                    float *ds, float *dz)
+{
+    __shared__ double sh[2][QTHREADS];
+    double a = 0.0, b = 0.0;
+    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+        a = __dadd_rn(a, ps_[i]);
+        b = __dadd_rn(b, pz_[i]);
+    }
+    sh[0][threadIdx.x] = a;
+    sh[1][threadIdx.x] = b;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        a = 0.0, b = 0.0;
+        for (int k = 0; k < (int)blockDim.x; k++) {
+            a = __dadd_rn(a, sh[0][k]);
+            b = __dadd_rn(b, sh[1][k]);
+        }
+        if (ds) ds[0] = __fadd_rn(ds[0], (float)__dmul_rn((double)g, a));
+        if (dz) dz[0] = __fadd_rn(dz[0], (float)__dmul_rn((double)g, b));
+    }
+}
+
+void lb_cuda_fake_quant_weight_bwd(lb_ctx *ctx, const lb_cuda_qweight *Q, const float *w,
+                                   const float *s, const float *z, const void *dout,
+                                   lb_dtype tdout, float g, float *dw, float *ds, float *dz)
+{
+    int64_t n = Q->rows * Q->cols;
+    if (n <= 0) return;
+    if (Q->grid != LB_CUDA_QGRID_INT) {
+        if (dw) lb_cuda_fake_quant_ste_bwd(ctx, dout, dw, n, tdout, LB_F32);
+        return;
+    }
+    if (!dw && !ds && !dz) return;
+    fqb_args a;
+    memset(&a, 0, sizeof a);
+    a.w = w, a.s = s, a.z = z, a.dout = dout, a.dw = dw, a.ds = ds, a.dz = dz;
+    a.maxq = (float)((1 << Q->bits) - 1);
+    a.g = g;
+    a.tensor = Q->tensor;
+    a.group = Q->tensor ? tensor_pass_group(Q) : Q->group;
+    a.ngroups = n / a.group;
+    size_t dsz = lb_dtype_size(tdout);
+    bool aligned = lb_aligned16(w) && lb_aligned16(dw) && ((uintptr_t)dout & (4 * dsz - 1)) == 0;
+    fq_plan p = plan_for(a.group, aligned);
+    a.team = p.team;
+    a.nc = p.nc;
+    bool partials = Q->tensor && (ds || dz);
+    if (partials) {
+        a.part_s = (double *)lb_cuda_tmp_alloc(ctx, (size_t)a.ngroups * sizeof(double));
+        a.part_z = (double *)lb_cuda_tmp_alloc(ctx, (size_t)a.ngroups * sizeof(double));
+    }
+    int64_t warps = (a.ngroups + (32 / p.team) - 1) / (32 / p.team);
+    unsigned grid = lb_cuda_grid(ctx, warps * 32, QTHREADS);
+    cudaStream_t st = lb_cuda_stream(ctx);
+    LB_DISPATCH_FLOAT(tdout, TD,
+        if (p.vec == 4) fq_weight_bwd_kernel<TD, 4><<<grid, QTHREADS, 0, st>>>(a);
+        else fq_weight_bwd_kernel<TD, 1><<<grid, QTHREADS, 0, st>>>(a));
+    LB_CUDA_LAUNCH_CHECK(ctx);
+    if (partials) {
+        sum_partials_kernel<<<1, QTHREADS, 0, st>>>(a.part_s, a.part_z, a.ngroups, g, ds, dz);
+        LB_CUDA_LAUNCH_CHECK(ctx);
+        lb_cuda_tmp_free(ctx, a.part_s);
+        lb_cuda_tmp_free(ctx, a.part_z);
+    }
+}
+
+/* ---- straight-through accumulate -------------------------------------------- */
+
+template <typename TS, typename TD>
+__global__ void ste_kernel(const TS *dout, TD *dx, int64_t n)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        lb_st(dx + i, __fadd_rn(lb_ld(dx + i), lb_ld(dout + i)));
+}
+
+void lb_cuda_fake_quant_ste_bwd(lb_ctx *ctx, const void *dout, void *dx, int64_t n, lb_dtype tdout,
+                                lb_dtype tdx)
+{
+    if (n <= 0 || !dx) return;
+    unsigned grid = lb_cuda_grid(ctx, n, QTHREADS);
+    cudaStream_t st = lb_cuda_stream(ctx);
+    LB_DISPATCH_FLOAT(tdout, TS, LB_DISPATCH_FLOAT(tdx, TD,
+        ste_kernel<TS, TD><<<grid, QTHREADS, 0, st>>>((const TS *)dout, (TD *)dx, n)));
+    LB_CUDA_LAUNCH_CHECK(ctx);
+}
+
+/* ---- int8 activations --------------------------------------------------------- */
+
+/* act_token_kernel: one block per row: absmax, then the row again. */
+template <typename T>
+__global__ void act_token_kernel(const T *x, T *out, int64_t rows, int64_t cols)
+{
+    __shared__ float sh[33];
+    for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+        const T *xr = x + r * cols;
+        float a = 0.0f;
+        for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) a = fmaxf(a, fabsf(lb_ld(xr + c)));
+        a = team_max(a, 32);
+        __syncthreads();
+        if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = a;
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            for (int k = 1; k < (int)(blockDim.x >> 5); k++) a = fmaxf(a, sh[k]);
+            sh[32] = a;
+        }
+        __syncthreads();
+        a = sh[32];
+        float s = a == 0.0f ? 1.0f : __fdiv_rn(a, 127.0f);
+        for (int64_t c = threadIdx.x; c < cols; c += blockDim.x)
+            lb_st(out + r * cols + c,
+                  __fmul_rn(s, clampf(rintf(__fdiv_rn(lb_ld(xr + c), s)), -127.0f, 127.0f)));
+    }
+}
+
+template <typename T>
+__global__ void act_static_fwd_kernel(const T *x, T *out, int64_t n, float s)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        lb_st(out + i, __fmul_rn(s, clampf(rintf(__fdiv_rn(lb_ld(x + i), s)), -128.0f, 127.0f)));
+}
+
+template <typename T>
+__global__ void act_static_bwd_kernel(const T *x, const T *dout, T *dx, int64_t n, float s)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        float r = rintf(__fdiv_rn(lb_ld(x + i), s));
+        if (r >= -128.0f && r <= 127.0f) lb_st(dx + i, __fadd_rn(lb_ld(dx + i), lb_ld(dout + i)));
+    }
+}
+
+template <typename T>
+__global__ void act_pact_fwd_kernel(const T *x, T *out, int64_t n, const float *alpha)
+{
+    float al = alpha[0], s = __fdiv_rn(al, 127.0f);
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x)
+        lb_st(out + i, __fmul_rn(s, rintf(__fdiv_rn(clampf(lb_ld(x + i), -al, al), s))));
+}
+
+/* act_pact_bwd_kernel: dx where inside; the alpha sum per block (double,
+ * fixed tree) into part[blockIdx.x]. */
+template <typename T>
+__global__ void act_pact_bwd_kernel(const T *x, const T *dout, T *dx, int64_t n,
+                                    const float *alpha, double *part)
+{
+    __shared__ double sh[32];
+    float al = alpha[0];
+    double acc = 0.0;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += (int64_t)gridDim.x * blockDim.x) {
+        float xv = lb_ld(x + i), g = lb_ld(dout + i);
+        if (fabsf(xv) < al) {
+            if (dx) lb_st(dx + i, __fadd_rn(lb_ld(dx + i), g));
+        } else {
+            acc = __dadd_rn(acc, xv > 0.0f ? (double)g : -(double)g);
+        }
+    }
+    if (!part) return;
+    acc = team_sum(acc, 32);
+    if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = acc;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        for (int k = 1; k < (int)(blockDim.x >> 5); k++) acc = __dadd_rn(acc, sh[k]);
+        part[blockIdx.x] = acc;
+    }
+}
+
+__global__ void pact_alpha_kernel(const double *part, int nb, float *dalpha)
+{
+    double a = 0.0;
+    for (int k = 0; k < nb; k++) a = __dadd_rn(a, part[k]);
+    dalpha[0] = __fadd_rn(dalpha[0], (float)a);
+}
+
+void lb_cuda_fake_quant_act_token_fwd(lb_ctx *ctx, const void *x, void *out, int64_t rows,
+                                      int64_t cols, lb_dtype dt)
+{
+    if (rows <= 0 || cols <= 0) return;
+    int64_t maxb = (int64_t)lb_cuda_state_of(ctx)->sm_count * 16;
+    unsigned grid = (unsigned)(rows < maxb ? rows : maxb);
+    cudaStream_t st = lb_cuda_stream(ctx);
+    LB_DISPATCH_FLOAT(dt, T,
+        act_token_kernel<T><<<grid, QTHREADS, 0, st>>>((const T *)x, (T *)out, rows, cols));
+    LB_CUDA_LAUNCH_CHECK(ctx);
+}
+
+void lb_cuda_fake_quant_act_static_fwd(lb_ctx *ctx, const void *x, void *out, int64_t n, float s,
+                                       lb_dtype dt)
+{
+    if (n <= 0) return;
+    unsigned grid = lb_cuda_grid(ctx, n, QTHREADS);
+    cudaStream_t st = lb_cuda_stream(ctx);
+    LB_DISPATCH_FLOAT(dt, T,
+        act_static_fwd_kernel<T><<<grid, QTHREADS, 0, st>>>((const T *)x, (T *)out, n, s));
+    LB_CUDA_LAUNCH_CHECK(ctx);
+}
+
+void lb_cuda_fake_quant_act_static_bwd(lb_ctx *ctx, const void *x, const void *dout, void *dx,
+                                       int64_t n, float s, lb_dtype dt)
+{
+    if (n <= 0 || !dx) return;
+    unsigned grid = lb_cuda_grid(ctx, n, QTHREADS);
+    cudaStream_t st = lb_cuda_stream(ctx);
+    LB_DISPATCH_FLOAT(dt, T,
+        act_static_bwd_kernel<T><<<grid, QTHREADS, 0, st>>>((const T *)x, (const T *)dout,
+                                                           (T *)dx, n, s));
+    LB_CUDA_LAUNCH_CHECK(ctx);
+}
+
+void lb_cuda_fake_quant_act_pact_fwd(lb_ctx *ctx, const void *x, void *out, int64_t n,
+                                     const float *alpha, lb_dtype dt)
+{
+    if (n <= 0) return;
+    unsigned grid = lb_cuda_grid(ctx, n, QTHREADS);
+    cudaStream_t st = lb_cuda_stream(ctx);
+    LB_DISPATCH_FLOAT(dt, T,
+        act_pact_fwd_kernel<T><<<grid, QTHREADS, 0, st>>>((const T *)x, (T *)out, n, alpha));
+    LB_CUDA_LAUNCH_CHECK(ctx);
+}
+
+void lb_cuda_fake_quant_act_pact_bwd(lb_ctx *ctx, const void *x, const void *dout, void *dx,
+                                     int64_t n, const float *alpha, float *dalpha, lb_dtype dt)
+{
+    if (n <= 0 || (!dx && !dalpha)) return;
+    unsigned grid = lb_cuda_grid(ctx, n, QTHREADS);
+    cudaStream_t st = lb_cuda_stream(ctx);
+    double *part = dalpha ? (double *)lb_cuda_tmp_alloc(ctx, (size_t)grid * sizeof(double)) : NULL;
+    LB_DISPATCH_FLOAT(dt, T,
+        act_pact_bwd_kernel<T><<<grid, QTHREADS, 0, st>>>((const T *)x, (const T *)dout, (T *)dx,
+                                                         n, alpha, part));
+    LB_CUDA_LAUNCH_CHECK(ctx);
+    if (part) {
+        pact_alpha_kernel<<<1, 1, 0, st>>>(part, (int)grid, dalpha);
+        LB_CUDA_LAUNCH_CHECK(ctx);
+        lb_cuda_tmp_free(ctx, part);
+    }
+}
