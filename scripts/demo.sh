@@ -5,10 +5,13 @@
 #   1. makes a ~12M-parameter Llama with the bundled code tokenizer (lowbit init)
 #   2. builds a corpus from the Python sources already on this machine
 #   3. tokenizes it into HDF5 train/validation splits (lowbit data)
-#   4. measures perplexity on the validation split (lowbit eval)
-#   5. generates a few lines (lowbit generate)
-# Everything goes to demo-out/ (or $LB_DEMO_OUT). Later capabilities (QAT,
-# PTQ, export) extend this script.
+#   4. trains it briefly on that corpus (lowbit train), giving a base model
+#   5. quantizes the base to int4 two ways with the same budget: round-to-
+#      nearest (lowbit ptq) and a short QAT run (lowbit train --wq), beside a
+#      plain fine-tune over the same tokens, and prints their perplexities
+#   6. generates a few lines (lowbit generate)
+# Everything goes to demo-out/ (or $LB_DEMO_OUT). LB_DEMO_STEPS scales the
+# training (default 30 base steps, half that for each fine-tune).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -47,10 +50,31 @@ echo "== 3. tokenize into HDF5 =="
 "$lowbit" data --input "$out/corpus.jsonl" --tokenizer "$out/model" --out "$out/code.h5" --val-fraction 0.05
 "$lowbit" info "$out/code.val.h5"
 
-echo "== 4. perplexity on the validation split =="
-"$lowbit" eval --model "$out/model" --data "$out/code.val.h5" --ctx 512 --max-windows 16
+steps=${LB_DEMO_STEPS:-30}
+ft=$((steps / 2))
+dev=${LB_DEMO_DEVICE:-cpu}
+train() { "$lowbit" train --data "$out/code.h5" --ctx 256 --batch 8 --eval-windows 8 --device "$dev" "$@"; }
 
-echo "== 5. generate =="
-"$lowbit" generate --model "$out/model" --prompt "def main(argv):" --max-tokens 32 --temperature 0.8 --top-k 40 --seed 7
+echo "== 4. a base model: $steps training steps from random weights =="
+rm -rf "$out/base" "$out/ft" "$out/rtn" "$out/qat"
+train --model "$out/model" --out "$out/base" --steps "$steps" --lr 2e-3 --warmup 3
 
-echo "demo: done (outputs in $out). The model is untrained, so its perplexity is near its vocabulary size."
+echo "== 5. int4 two ways (and a plain fine-tune over the same $ft steps) =="
+"$lowbit" ptq --method rtn --wq int4:g32 --model "$out/base/model" --out "$out/rtn"
+train --model "$out/base/model" --out "$out/ft" --steps "$ft" --lr 5e-4 --seed 2
+train --model "$out/base/model" --out "$out/qat" --steps "$ft" --lr 5e-4 --seed 2 --wq int4:g32
+
+echo
+printf '%-34s %10s\n' "model (validation, ctx 256)" "ppl"
+for row in "base (fp32):base/model" "fine-tuned fp32:ft" "RTN int4:g32:rtn" "QAT int4:g32:qat"; do
+  name=${row%:*}; dir=${row##*:}
+  ppl=$("$lowbit" eval --model "$out/$dir" --data "$out/code.val.h5" --ctx 256 --max-windows 16 --json |
+        python3 -c 'import json, sys; print("%.2f" % json.load(sys.stdin)["ppl"])')
+  printf '%-34s %10s\n' "$name" "$ppl"
+done
+echo
+
+echo "== 6. generate (from the QAT model) =="
+"$lowbit" generate --model "$out/qat" --prompt "def main(argv):" --max-tokens 32 --temperature 0.8 --top-k 40 --seed 7
+
+echo "demo: done (outputs in $out). A few dozen CPU steps make a weak model; the table shows the pipeline, not final quality."
