@@ -29,6 +29,15 @@
 #include "datasets/unicode.h"
 #include "harness.h"
 
+/* has_fffd: whether s[0..n) holds U+FFFD (EF BF BD), the replacement character. */
+static bool has_fffd(const char *s, size_t n)
+{
+    for (size_t i = 0; i + 2 < n; i++)
+        if ((unsigned char)s[i] == 0xEF && (unsigned char)s[i + 1] == 0xBF && (unsigned char)s[i + 2] == 0xBD)
+            return true;
+    return false;
+}
+
 static char *slurp(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -95,7 +104,7 @@ static int check_cases(const char *tok_path, const char *cases_path, bool roundt
         lb_tokenizer_free(tok);
         return 1;
     }
-    int bad = 0, count = 0, n_rt = 0;
+    int bad = 0, count = 0, n_rt = 0, n_lib_lossy = 0;
     const cJSON *c;
     cJSON_ArrayForEach(c, cases) {
         const cJSON *ji = cJSON_GetObjectItem(c, "ids");
@@ -116,6 +125,15 @@ static int check_cases(const char *tok_path, const char *cases_path, bool roundt
         char *dec = lb_tokenizer_decode(tok, exp, ne);
         /* decode returns a C string: compare up to a NUL the library kept */
         bool dec_ok = !lib_dec || (dec && same(dec, strlen(dec), lib_dec, strnlen(lib_dec, dl)));
+        /* tokenizers 0.23 (seen on the GPU host; 0.20 does not) decodes some
+         * normalized added tokens lossily: U+FFFD where the text had none.
+         * Where lowbit's decode gives the text back exactly, that loss is the
+         * library's, not a mismatch; it is counted and reported. */
+        bool lib_lossy = lib_dec && has_fffd(lib_dec, dl) && !has_fffd(text, tl);
+        if (!dec_ok && lib_lossy && dec && same(dec, strlen(dec), text, tl)) {
+            dec_ok = true;
+            n_lib_lossy++;
+        }
         char *rt = lb_tokenizer_decode(tok, ids, n);
         /* round trip wherever the library itself round-trips */
         bool lib_rt = same(lib_dec, dl, text, tl);
@@ -143,6 +161,9 @@ static int check_cases(const char *tok_path, const char *cases_path, bool roundt
     lb_tokenizer_free(tok);
     if (bad) lb_test_fail(__FILE__, __LINE__, "%s: %d of %d texts differ", cases_path, bad, count);
     if (roundtrip) printf("  %s: %d of %d texts round-trip (as in the library)\n", cases_path, n_rt, count);
+    if (n_lib_lossy)
+        printf("  %s: %d texts where the library's decode is lossy (U+FFFD) and lowbit's gives the text back\n",
+               cases_path, n_lib_lossy);
     *n_texts = count;
     return bad;
 }
