@@ -51,9 +51,13 @@ if [ "${LB_NO_REF:-0}" != 1 ]; then
     py=$(command -v python3)   # e.g. the GPU host, which ships them
   fi
 fi
-[ -n "$py" ] && echo "setup: reference python: $py" || echo "setup: no reference python; parity tests use recorded cases"
+if [ "${LB_NO_REF:-0}" != 1 ]; then
+  [ -n "$py" ] && echo "setup: reference python: $py" || echo "setup: no reference python; parity tests use recorded cases"
+fi
 
-cmake_args=(-S "$root" -B "$root/$build" -DLB_PY="$py")
+cmake_args=(-S "$root" -B "$root/$build")
+# LB_NO_REF=1 (the demo) leaves an existing build's reference python as it is
+[ "${LB_NO_REF:-0}" != 1 ] && cmake_args+=(-DLB_PY="$py")
 [ -n "${LB_SANITIZE:-}" ] && cmake_args+=(-DLOWBIT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
 [ -n "${CMAKE_PREFIX_PATH:-}" ] && cmake_args+=(-DCMAKE_PREFIX_PATH="$CMAKE_PREFIX_PATH")
 mkdir -p "$root/$build"
