@@ -72,6 +72,11 @@ grep -q "last good checkpoint is ckpt-" "$T/err.txt" || { cat "$T/err.txt"; fail
     fail "eval of the ptq run dir"
 "$LOWBIT" eval --model "$T/m" --data "$T/d.val.h5" --ctx 32 --max-windows 4 --device cpu --json > "$T/m.eval" 2> /dev/null
 cmp -s "$T/ptq.eval" "$T/m.eval" && fail "int4 RTN gives exactly the fp32 result"
+# info describes a run dir: its config, the quantized weights, then model/
+"$LOWBIT" info "$T/ptq" > "$T/ptq.info" || fail "info on a run dir"
+grep -q "lowbit run directory" "$T/ptq.info" && grep -qE "quant_state +[0-9]+ quantized weights \(e.g. int4:g32" "$T/ptq.info" &&
+    grep -q "Hugging Face model directory" "$T/ptq.info" || fail "info on a run dir: $(cat "$T/ptq.info")"
+"$LOWBIT" info "$T/ptq" --json | grep -q '"kind":"run_dir"' || fail "info --json on a run dir"
 expect_error "not implemented yet" ptq --method gptq --wq int4 --model "$T/m" --out "$T/p2"
 expect_error "already holds a run" ptq --method rtn --wq int4:g32 --model "$T/m" --out "$T/ptq"
 

@@ -16,6 +16,8 @@
 #include "datasets/h5data.h"
 #include "layers/checkpoint.h"
 #include "layers/config.h"
+#include "layers/fileio.h"
+#include "layers/json_util.h"
 #include "train/cli/commands.h"
 
 /* The weights being described: one file, or a checkpoint's shards. */
@@ -247,6 +249,101 @@ static int print_json(const info_src *s)
     return 0;
 }
 
+static int describe(const char *path, bool json);
+
+static bool file_exists(const char *dir, const char *name)
+{
+    char p[4096];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return stat(p, &sb) == 0;
+}
+
+/* The last line of dir/metrics.jsonl that parses, or NULL (caller deletes). */
+static cJSON *last_metrics(const char *dir)
+{
+    char p[4096], *data = NULL;
+    size_t len = 0;
+    snprintf(p, sizeof p, "%s/metrics.jsonl", dir);
+    lb_status st = lb_read_file(p, &data, &len);
+    if (lb_failed(&st)) return NULL;
+    cJSON *last = NULL;
+    for (char *line = strtok(data, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *j = cJSON_Parse(line);
+        if (j) {
+            cJSON_Delete(last);
+            last = j;
+        }
+    }
+    free(data);
+    return last;
+}
+
+/* A run directory (lowbit train / ptq): its resolved config, the last
+ * metrics line and the quantizer state, then the final model in model/. */
+static int describe_run(const char *path, bool json)
+{
+    char cfg_path[4096], model_dir[4096], qs_path[4096];
+    snprintf(cfg_path, sizeof cfg_path, "%s/config.json", path);
+    snprintf(model_dir, sizeof model_dir, "%s/model", path);
+    snprintf(qs_path, sizeof qs_path, "%s/quant_state.safetensors", path);
+    cJSON *cfg = NULL;
+    lb_status st = lb_json_load(cfg_path, &cfg);
+    if (lb_failed(&st)) return lb_cli_error(&st);
+    cJSON *last = last_metrics(path);
+    int n_q = 0;
+    const char *spec = NULL;
+    lb_st_file qs = {0};
+    bool have_qs = file_exists(path, "quant_state.safetensors");
+    if (have_qs) {
+        st = lb_st_open(&qs, qs_path);
+        if (lb_failed(&st)) {
+            cJSON_Delete(cfg);
+            cJSON_Delete(last);
+            return lb_cli_error(&st);
+        }
+        for (int i = 0; i < qs.n_meta; i++)
+            if (ends_with(qs.meta_keys[i], ".weight")) { /* one spec per quantized weight */
+                n_q++;
+                spec = qs.meta_values[i];
+            }
+    }
+    if (json) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddStringToObject(root, "path", path);
+        cJSON_AddStringToObject(root, "kind", "run_dir");
+        cJSON_AddItemToObject(root, "config", cfg);
+        cJSON_AddItemToObject(root, "last_metrics", last ? last : cJSON_CreateNull());
+        cJSON_AddNumberToObject(root, "quantized_weights", n_q);
+        cJSON_AddStringToObject(root, "model_dir", model_dir);
+        char *text = cJSON_PrintUnformatted(root);
+        puts(text);
+        free(text);
+        cJSON_Delete(root);
+    } else {
+        printf("%s: lowbit run directory\n", path);
+        static const char *keys[] = {"steps", "batch", "ctx", "lr", "wq", "aq", "kd", "device", "method"};
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+            const cJSON *v = cJSON_GetObjectItem(cfg, keys[i]);
+            if (!v || cJSON_IsNull(v) || (cJSON_IsString(v) && !*v->valuestring)) continue;
+            char *t = cJSON_PrintUnformatted(v);
+            printf("  %-18s %s\n", keys[i], t);
+            free(t);
+        }
+        if (last) {
+            char *t = cJSON_PrintUnformatted(last);
+            printf("  %-18s %s\n", "last metrics", t);
+            free(t);
+        }
+        if (have_qs) printf("  %-18s %d quantized weights (e.g. %s)\n", "quant_state", n_q, spec ? spec : "-");
+        printf("\n");
+        cJSON_Delete(cfg);
+        cJSON_Delete(last);
+    }
+    if (have_qs) lb_st_close(&qs);
+    return json ? 0 : describe(model_dir, false);
+}
+
 static int describe(const char *path, bool json)
 {
     struct stat sb;
@@ -256,6 +353,8 @@ static int describe(const char *path, bool json)
     }
     info_src src = {path, S_ISDIR(sb.st_mode), 0, NULL};
     lb_status st;
+    if (src.is_dir && file_exists(path, "model/config.json") && file_exists(path, "config.json"))
+        return describe_run(path, json);
     if (src.is_dir) {
         lb_ckpt ck;
         st = lb_ckpt_open(&ck, path);
