@@ -51,6 +51,11 @@ typedef struct lb_ctx {
                                  the step's peak memory drops by about the
                                  size of all activation grads; such grads
                                  read as NULL afterwards */
+    bool profile;             /* op-level profiler (CUDA): every recorded
+                                 forward op and every backward node marks
+                                 the stream with events (lb_cuda_prof_mark,
+                                 read once per step by lb_cuda_prof_step);
+                                 off: one branch per op */
     void *cuda;               /* CUDA backend state (kernels/cuda/cuda_state.h:
                                  stream, cuBLASLt, cuDNN, step pool); NULL on CPU */
 } lb_ctx;

@@ -147,14 +147,19 @@ static void linear_backward(lb_ctx *ctx, lb_node *node)
 {
     lb_tensor *x = node->in[0], *w = node->in[1], *bias = node->in[2];
     int64_t K = w->shape[1], N = w->shape[0], M = lb_op_rows(x);
-    void *dx = lb_op_grad_data(ctx, x), *dw = lb_op_grad_data(ctx, w), *db = lb_op_grad_data(ctx, bias);
     if (x->device == LB_CUDA) {
+        /* a new activation grad is written (beta 0), not zeroed and added to */
+        bool fresh = false;
+        lb_tensor *gx = x == w || x == bias ? NULL : lb_grad_fresh(ctx, x, &fresh);
+        void *dx = gx ? gx->data : lb_op_grad_data(ctx, x);
+        void *dw = lb_op_grad_data(ctx, w), *db = lb_op_grad_data(ctx, bias);
         const linear_saved *s = node->saved;
-        lb_cuda_linear_bwd(ctx, s->x16, s->w16, cuda_dout(ctx, node->out), dx, grad_dtype(x), dw,
-                           grad_dtype(w), db, M, N, K);
-    } else {
-        lb_cpu_linear_bwd(x->data, w->data, node->out->grad->data, dx, dw, db, M, N, K);
+        lb_cuda_linear_bwd(ctx, s->x16, s->w16, cuda_dout(ctx, node->out), dx, grad_dtype(x), fresh,
+                           dw, grad_dtype(w), db, M, N, K);
+        return;
     }
+    void *dx = lb_op_grad_data(ctx, x), *dw = lb_op_grad_data(ctx, w), *db = lb_op_grad_data(ctx, bias);
+    lb_cpu_linear_bwd(x->data, w->data, node->out->grad->data, dx, dw, db, M, N, K);
 }
 
 lb_tensor *lb_linear(lb_ctx *ctx, lb_tensor *x, lb_tensor *w, lb_tensor *bias)

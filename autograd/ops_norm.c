@@ -86,16 +86,32 @@ lb_tensor *lb_rmsnorm(lb_ctx *ctx, lb_tensor *x, lb_tensor *w, float eps)
     return out;
 }
 
+/* residual_cuda: dr gets dh (a copy when r has no grad yet, else +=);
+ * then x takes dh's buffer itself when it has no grad yet (lb_grad_take),
+ * else dx += dh. Exact either way: adding to a zero grad is a copy. */
+static void residual_cuda(lb_ctx *ctx, lb_tensor *x, lb_tensor *r, lb_tensor *h)
+{
+    const void *dh = h->grad->data;
+    int64_t n = lb_tensor_numel(h);
+    bool fresh;
+    lb_tensor *gr = lb_grad_fresh(ctx, r, &fresh);
+    void *dr = gr && !fresh ? gr->data : NULL;
+    if (fresh) lb_cuda_memcpy_d2d(ctx, gr->data, dh, (size_t)n * lb_dtype_size(h->dtype));
+    void *dx = NULL;
+    if (x->requires_grad && !lb_grad_take(ctx, x, h)) dx = lb_op_grad_data(ctx, x);
+    lb_cuda_residual_bwd(ctx, dh, dx, dr, n, h->dtype);
+}
+
 /* The residual add's backward: dx += dh, dr += dh. */
 static void residual_backward(lb_ctx *ctx, lb_node *node)
 {
     lb_tensor *x = node->in[0], *r = node->in[1], *h = node->out;
-    void *dx = lb_op_grad_data(ctx, x), *dr = lb_op_grad_data(ctx, r);
-    int64_t n = lb_tensor_numel(h);
     if (h->device == LB_CUDA) {
-        lb_cuda_residual_bwd(ctx, h->grad->data, dx, dr, n, h->dtype);
+        residual_cuda(ctx, x, r, h);
         return;
     }
+    void *dx = lb_op_grad_data(ctx, x), *dr = lb_op_grad_data(ctx, r);
+    int64_t n = lb_tensor_numel(h);
     if (dx) lb_cpu_acc(dx, h->grad->data, n);
     if (dr) lb_cpu_acc(dr, h->grad->data, n);
 }

@@ -45,14 +45,23 @@ static lb_tensor *new_shaped(lb_ctx *ctx, const lb_tensor *x, const int64_t *sha
     return lb_tensor_new_dev(ctx, x->device, x->dtype, x->ndim, shape);
 }
 
+/* On CUDA x takes dout's buffer when it can (lb_grad_take), else gets a
+ * copy when its grad is new, else dx += dout. */
 static void reshape_backward(lb_ctx *ctx, lb_node *node)
 {
     lb_tensor *x = node->in[0];
-    void *dx = lb_op_grad_data(ctx, x), *dout = node->out->grad->data;
-    if (x->device == LB_CUDA)
-        lb_cuda_reshape_bwd(ctx, dout, dx, lb_tensor_numel(x), x->dtype);
-    else
-        lb_cpu_acc(dx, dout, lb_tensor_numel(x));
+    void *dout = node->out->grad->data;
+    if (x->device == LB_CUDA) {
+        if (lb_grad_take(ctx, x, node->out)) return;
+        bool fresh;
+        lb_tensor *gx = lb_grad_fresh(ctx, x, &fresh);
+        if (fresh)
+            lb_cuda_memcpy_d2d(ctx, gx->data, dout, (size_t)lb_tensor_numel(x) * lb_dtype_size(x->dtype));
+        else if (gx)
+            lb_cuda_reshape_bwd(ctx, dout, gx->data, lb_tensor_numel(x), x->dtype);
+        return;
+    }
+    lb_cpu_acc(lb_op_grad_data(ctx, x), dout, lb_tensor_numel(x));
 }
 
 lb_tensor *lb_reshape(lb_ctx *ctx, lb_tensor *x, int ndim, const int64_t *shape)

@@ -1,9 +1,23 @@
 /* tape.c — recording nodes and running them backwards. */
 #include "autograd/tape.h"
 
+#include <stdio.h>
 #include <string.h>
 
+#include "kernels/cuda/cuda.h"
 #include "kernels/cuda/kernels.h"
+
+/* prof_mark: closes the profiler's current segment, charged to
+ * "<dir> <op> <first input's shape> -> <output's shape>". */
+static void prof_mark(lb_ctx *ctx, const char *dir, const char *op, const lb_tensor *in,
+                      const lb_tensor *out)
+{
+    char label[LB_PROF_LABEL], a[48] = "", b[48];
+    if (in) lb_tensor_shape_str(in, a, sizeof a);   /* NULL: an op without inputs */
+    lb_tensor_shape_str(out, b, sizeof b);
+    snprintf(label, sizeof label, "%s %s %s -> %s", dir, op, a, b);
+    lb_cuda_prof_mark(ctx, label);
+}
 
 bool lb_needs_grad(const lb_ctx *ctx, lb_tensor *const *ts, int n)
 {
@@ -29,6 +43,7 @@ lb_node *lb_tape_record(lb_ctx *ctx, const char *op, lb_backward_fn bw,
     ctx->tape_len++;
     out->node = n;
     out->requires_grad = true;
+    if (ctx->profile && ctx->cuda) prof_mark(ctx, "fwd", op, n_in ? in[0] : NULL, out);
     return n;
 }
 
@@ -49,6 +64,35 @@ lb_tensor *lb_grad_of(lb_ctx *ctx, lb_tensor *t)
     return t->grad;
 }
 
+/* is_step_cuda: a CUDA step tensor (or a view of one) with no other flag:
+ * its grad is a step tensor of its own dtype (lb_grad_of) */
+static bool is_step_cuda(const lb_tensor *t)
+{
+    return t->device == LB_CUDA && !(t->flags & ~(unsigned)LB_TENSOR_VIEW);
+}
+
+bool lb_grad_take(lb_ctx *ctx, lb_tensor *t, lb_tensor *from)
+{
+    lb_tensor *g = from->grad;
+    if (!ctx->release_grads || !t->requires_grad || t->grad || !g || !is_step_cuda(t) ||
+        !is_step_cuda(from) || t->dtype != from->dtype || g->dtype != t->dtype ||
+        lb_tensor_numel(t) != lb_tensor_numel(from) || lb_tensor_numel(from) <= 1)
+        return false;
+    t->grad = lb_tensor_view_of(ctx, g, t->ndim, t->shape);
+    from->grad = NULL;
+    return true;
+}
+
+lb_tensor *lb_grad_fresh(lb_ctx *ctx, lb_tensor *t, bool *fresh)
+{
+    *fresh = false;
+    if (!t || !t->requires_grad) return NULL;
+    if (t->grad || !is_step_cuda(t) || !lb_dtype_is_float(t->dtype)) return lb_grad_of(ctx, t);
+    t->grad = lb_tensor_new_dev(ctx, LB_CUDA, t->dtype, t->ndim, t->shape);
+    *fresh = true;
+    return t->grad;
+}
+
 void lb_backward(lb_ctx *ctx, lb_tensor *loss)
 {
     LB_CHECKF(lb_tensor_numel(loss) == 1, "backward needs a scalar loss");
@@ -61,9 +105,13 @@ void lb_backward(lb_ctx *ctx, lb_tensor *loss)
     for (lb_node *n = ctx->tape; n; n = n->prev) {
         lb_tensor *out = n->out;
         if (!out->grad) continue;
+        bool prof = ctx->profile && ctx->cuda;
+        if (prof) lb_cuda_prof_mark(ctx, NULL);
         n->backward(ctx, n);
-        /* out's grad is complete and now consumed: no older node reads it */
-        if (ctx->release_grads && out != loss && out->device == LB_CUDA &&
+        if (prof) prof_mark(ctx, "bwd", n->op, n->n_in ? n->in[0] : NULL, out);
+        /* out's grad is complete and now consumed: no older node reads it
+         * (NULL: the node handed the buffer on, lb_grad_take) */
+        if (ctx->release_grads && out != loss && out->grad && out->device == LB_CUDA &&
             !(out->flags & LB_TENSOR_PERSISTENT)) {
             lb_cuda_step_release(ctx, out->grad->data);
             out->grad = NULL;

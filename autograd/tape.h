@@ -44,6 +44,24 @@ lb_node *lb_tape_record(lb_ctx *ctx, const char *op, lb_backward_fn bw,
  * cudaMalloc for persistent tensors, the step arena or pool otherwise). */
 lb_tensor *lb_grad_of(lb_ctx *ctx, lb_tensor *t);
 
+/* lb_grad_take: hands `from`'s grad buffer to t instead of copying it, when
+ * a node's backward would only copy from's grad into t's (a reshape; one
+ * side of a residual add): t->grad becomes a view of it with t's shape and
+ * from->grad becomes NULL (lb_backward then frees nothing after the node).
+ * Only when ctx->release_grads is on (from's grad is dead after this node
+ * anyway), t requires grad and has none yet, both are non-persistent CUDA
+ * tensors of one dtype and numel, and from has more than one element (never
+ * the loss). Returns whether it did; on false nothing changed and the
+ * caller writes t's grad itself. */
+bool lb_grad_take(lb_ctx *ctx, lb_tensor *t, lb_tensor *from);
+
+/* lb_grad_fresh: for a backward that can OVERWRITE: when t (a non-persistent
+ * CUDA tensor that requires grad) has no grad yet, allocates it without
+ * zeroing, sets *fresh and returns it: the caller must then write every
+ * element (=, not +=). Otherwise lb_grad_of(t) with *fresh false (+=).
+ * NULL when t is NULL or needs no grad. */
+lb_tensor *lb_grad_fresh(lb_ctx *ctx, lb_tensor *t, bool *fresh);
+
 /* lb_backward: seeds d(loss)/d(loss) = 1 (loss must have one element) and
  * runs every recorded node newest-first. Parameter grads ACCUMULATE across
  * calls until the caller zeroes them (gradient accumulation). */

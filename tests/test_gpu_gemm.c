@@ -281,7 +281,7 @@ static void check_linear_k(int64_t M, int64_t N, int64_t K, bool with_bias, lb_d
     float *pdx = filled(M * K, PRESEED), *pdw = filled(N * K, PRESEED), *pdb = filled(N, PRESEED);
     lb_tensor *gdy = dev(LB_BF16, dy, M * N), *gdx = dev(y_type, pdx, M * K),
               *gdw = dev(LB_F32, pdw, N * K), *gdb = dev(LB_F32, pdb, N);
-    lb_cuda_linear_bwd(&g_gpu, gx->data, gw->data, gdy->data, gdx->data, y_type, gdw->data, LB_F32,
+    lb_cuda_linear_bwd(&g_gpu, gx->data, gw->data, gdy->data, gdx->data, y_type, false, gdw->data, LB_F32,
                        with_bias ? gdb->data : NULL, M, N, K);
     float *gotx = host(gdx), *gotw = host(gdw), *gotb = host(gdb);
     snprintf(w2, sizeof w2, "%s: dx", what);
@@ -512,11 +512,11 @@ static void bench_linear(int64_t M, int64_t N, int64_t K, bool with_bias)
         lb_tensor *gdw = lb_tensor_zeros_dev(&g_gpu, LB_CUDA, LB_F32, 2, (int64_t[]){N, K});
         lb_tensor *gdb = lb_tensor_zeros_dev(&g_gpu, LB_CUDA, LB_F32, 1, (int64_t[]){N});
         for (int i = 0; i < 3; i++)
-            lb_cuda_linear_bwd(&g_gpu, gx->data, gw->data, gy->data, gdx->data, LB_BF16, gdw->data,
+            lb_cuda_linear_bwd(&g_gpu, gx->data, gw->data, gy->data, gdx->data, LB_BF16, false, gdw->data,
                                LB_F32, gdb->data, M, N, K);
         for (int i = 0; i < 20; i++) {
             LB_CUDA_CHECK(cudaEventRecord(e0, st));
-            lb_cuda_linear_bwd(&g_gpu, gx->data, gw->data, gy->data, gdx->data, LB_BF16, gdw->data,
+            lb_cuda_linear_bwd(&g_gpu, gx->data, gw->data, gy->data, gdx->data, LB_BF16, false, gdw->data,
                                LB_F32, gdb->data, M, N, K);
             LB_CUDA_CHECK(cudaEventRecord(e1, st));
             LB_CUDA_CHECK(cudaEventSynchronize(e1));

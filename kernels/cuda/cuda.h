@@ -26,6 +26,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "autograd/ctx.h"
 #include "autograd/status.h"
@@ -33,6 +34,16 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* One row of the op-level profiler's table: a label ("fwd linear (4, 2048,
+ * 5632)", say) with the calls and device milliseconds charged to it over
+ * the kept steps (lb_cuda_prof_step). */
+#define LB_PROF_LABEL 80
+typedef struct lb_prof_row {
+    char label[LB_PROF_LABEL];
+    int64_t calls;
+    double ms;
+} lb_prof_row;
 
 #ifdef LB_HAVE_CUDA
 
@@ -104,6 +115,20 @@ void lb_cuda_memset_zero(lb_ctx *ctx, void *p, size_t n);
  * failure of that work (an illegal address, say) aborts with its message. */
 void lb_cuda_sync(lb_ctx *ctx);
 
+/* Op-level profiler (ctx->profile; kernels/cuda/profile.cu). lb_cuda_prof_mark
+ * records an event on the stream, waiting for nothing: with a label it
+ * closes the segment begun at the previous mark and charges that device
+ * time to the label (copied, cut at LB_PROF_LABEL - 1 bytes); with NULL it
+ * only begins a segment. lb_cuda_prof_step waits for the step's last mark
+ * and, when keep, adds each closed segment to its label's row; it forgets
+ * the marks either way. lb_cuda_prof_rows gives the rows (owned by the
+ * state, valid until the next call that adds one). lb_cuda_prof_free is
+ * lb_cuda_free's. */
+void lb_cuda_prof_mark(lb_ctx *ctx, const char *label);
+void lb_cuda_prof_step(lb_ctx *ctx, bool keep);
+size_t lb_cuda_prof_rows(lb_ctx *ctx, const lb_prof_row **rows);
+void lb_cuda_prof_free(void *prof);
+
 #else /* !LB_HAVE_CUDA: stubs */
 
 static inline bool lb_cuda_available(void) { return false; }
@@ -161,6 +186,14 @@ static inline void lb_cuda_memset_zero(lb_ctx *ctx, void *p, size_t n)
     lb_cuda_absent("lb_cuda_memset_zero");
 }
 static inline void lb_cuda_sync(lb_ctx *ctx) {}
+static inline void lb_cuda_prof_mark(lb_ctx *ctx, const char *label) {}
+static inline void lb_cuda_prof_step(lb_ctx *ctx, bool keep) {}
+static inline size_t lb_cuda_prof_rows(lb_ctx *ctx, const lb_prof_row **rows)
+{
+    *rows = NULL;
+    return 0;
+}
+static inline void lb_cuda_prof_free(void *prof) {}
 
 #endif /* LB_HAVE_CUDA */
 

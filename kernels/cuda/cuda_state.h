@@ -50,6 +50,7 @@ typedef struct lb_cuda_state {
     bool sync_each;               /* LOWBIT_CUDA_SYNC=1: sync after every launch */
     void *gemm_cache;             /* gemm.cu plan cache (lb_cuda_gemm_cache_free) */
     void *attn_cache;             /* attention_cudnn.cu plan cache (lb_cuda_attention_cache_free) */
+    void *prof;                   /* profile.cu marks and totals (lb_cuda_prof_free); NULL until used */
 } lb_cuda_state;
 
 /* lb_cuda_state_of: ctx's backend state; aborts when ctx has none (a CUDA

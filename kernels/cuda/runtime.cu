@@ -101,6 +101,7 @@ void lb_cuda_free(lb_ctx *ctx)
     LB_CUDA_CHECK(cudaMemPoolTrimTo(s->pool, 0));
     lb_cuda_gemm_cache_free(s->gemm_cache);
     lb_cuda_attention_cache_free(s->attn_cache);   /* its plans use the cuDNN handle */
+    lb_cuda_prof_free(s->prof);
     lb_cuda_free_ptr(s->lt_workspace);
     LB_CUDNN_CHECK(cudnnDestroy(s->cudnn));
     LB_CUBLAS_CHECK(cublasLtDestroy(s->lt));

@@ -2,6 +2,7 @@
  *
  *   lowbit bench --what train-step --config NAME|FILE.json [--batch 4] [--ctx 2048]
  *                [--steps 10] [--warmup 3] [--device auto] [--seed 0] [--lr 1e-4] [--json]
+ *                [--profile]
  *
  * Builds a randomly initialised model of the config's shape directly on the
  * device (no checkpoint is read or written), then times full training steps
@@ -18,6 +19,18 @@
  * causal mask's saving); peak = 989 TFLOP/s, the H100 SXM's dense bf16 rate
  * (LB_BENCH_PEAK_TFLOPS overrides it). The PyTorch peer
  * (scripts/bench/torch_train_step.py) uses the same formula.
+ *
+ * --profile (or LB_PROFILE=1 in the environment), on CUDA: the op-level
+ * profiler (ctx->profile; autograd/tape.c, kernels/cuda/profile.cu). Each
+ * recorded forward op closes a segment of the stream that began where the
+ * previous op (or the step's zero_grad) ended, so a forward row holds the
+ * op's kernels and any copies it made; each backward node is bracketed by
+ * two events; AdamW and zero_grad by the bench's own. Events are only
+ * recorded during the step and read once after it. After the timed steps
+ * a table goes to stderr: per label (direction, op, first input's shape ->
+ * output's shape), calls and device ms per step and % of the median step,
+ * and the gaps: mean step time minus the rows' sum (what ran between
+ * backward nodes: the loss seed, and the device idling on the host).
  *
  * --config here names the model config (a preset or FILE.json), not a flags
  * file, as in `lowbit init`.
@@ -42,7 +55,7 @@ typedef struct bench_flags {
     const char *what, *device;
     int64_t batch, ctx, steps, warmup, seed, threads;
     double lr;
-    bool json;
+    bool json, profile;
 } bench_flags;
 
 typedef struct phase_times {
@@ -114,7 +127,9 @@ static float train_step(lb_ctx *ctx, lb_model *m, lb_adamw *opt, const bench_fla
     lb_tensor *ids, *targets;
     random_batch(ctx, B, T, V, rng, &ids, &targets);
     mark t0 = mark_now(ctx);
+    if (ctx->profile) lb_cuda_prof_mark(ctx, NULL);
     lb_model_zero_grad(ctx, m);
+    if (ctx->profile) lb_cuda_prof_mark(ctx, "step zero_grad");
     /* targets stay on the host: the loss op checks them there and copies them up */
     lb_tensor *logits = lb_model_forward(ctx, m, ids, NULL);          // (B, T, V)
     logits = lb_reshape(ctx, logits, LB_SHAPE(B * T, V));             // (B·T, V)
@@ -122,7 +137,9 @@ static float train_step(lb_ctx *ctx, lb_model *m, lb_adamw *opt, const bench_fla
     mark t1 = mark_now(ctx);
     lb_backward(ctx, loss);
     mark t2 = mark_now(ctx);
+    if (ctx->profile) lb_cuda_prof_mark(ctx, NULL);
     lb_adamw_step(ctx, opt, (float)f->lr, 1.0f);
+    if (ctx->profile) lb_cuda_prof_mark(ctx, "step adamw");
     mark t3 = mark_now(ctx);
     float lv = NAN;
     if (want_loss) lb_tensor_copy_to_host(ctx, loss, &lv);
@@ -146,6 +163,43 @@ static double model_flops(const lb_model_config *c, int64_t B, int64_t T, int64_
     double tokens = (double)B * (double)T;
     return 6.0 * (double)n * tokens +
            12.0 * (double)c->n_layers * (double)(c->n_heads * c->head_dim) * (double)T * tokens;
+}
+
+static int cmp_row_ms(const void *a, const void *b)
+{
+    double x = ((const lb_prof_row *)a)->ms, y = ((const lb_prof_row *)b)->ms;
+    return (x < y) - (x > y);
+}
+
+/* print_profile: the profiler's rows per step, largest first, with each
+ * one's share of the median step, then the gaps (mean step minus the sum). */
+static void print_profile(lb_ctx *ctx, int64_t steps, double step_sum_ms, double med_step_ms)
+{
+    const lb_prof_row *src;
+    size_t n = lb_cuda_prof_rows(ctx, &src);
+    lb_prof_row *rows = malloc((n ? n : 1) * sizeof *rows);
+    if (!rows) return;
+    memcpy(rows, src, n * sizeof *rows);
+    qsort(rows, n, sizeof *rows, cmp_row_ms);
+    double sum = 0, fwd = 0, bwd = 0;
+    for (size_t i = 0; i < n; i++) {
+        sum += rows[i].ms;
+        if (!strncmp(rows[i].label, "fwd ", 4)) fwd += rows[i].ms;
+        if (!strncmp(rows[i].label, "bwd ", 4)) bwd += rows[i].ms;
+    }
+    const double k = 1.0 / (double)steps;
+    fprintf(stderr, "profile: %lld timed steps, device ms per step (CUDA events), %% of the median step %.2f ms\n",
+            (long long)steps, med_step_ms);
+    fprintf(stderr, "  %-62s %7s %9s %6s\n", "op (dir op input -> output)", "calls", "ms", "%");
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "  %-62s %7.0f %9.3f %5.1f%%\n", rows[i].label, (double)rows[i].calls * k,
+                rows[i].ms * k, 100.0 * rows[i].ms * k / med_step_ms);
+    double gaps = step_sum_ms * k - sum * k;
+    fprintf(stderr, "  %-62s %7s %9.3f %5.1f%%\n", "(forward ops)", "", fwd * k, 100.0 * fwd * k / med_step_ms);
+    fprintf(stderr, "  %-62s %7s %9.3f %5.1f%%\n", "(backward nodes)", "", bwd * k, 100.0 * bwd * k / med_step_ms);
+    fprintf(stderr, "  %-62s %7s %9.3f %5.1f%%\n", "(gaps: mean step - sum of rows)", "", gaps,
+            100.0 * gaps / med_step_ms);
+    free(rows);
 }
 
 typedef struct bench_result {
@@ -187,12 +241,15 @@ static lb_status run_train_step(const bench_flags *f, const char *spec, bench_re
                 spec, lb_device_name(ctx.device), (long long)f->batch, (long long)f->ctx,
                 (double)lb_config_n_params(&cfg) / 1e6, (long long)f->warmup, (long long)f->steps);
     uint64_t rng = (uint64_t)f->seed * 2 + 1;
+    ctx.profile = f->profile && ctx.device == LB_CUDA;
+    double step_sum = 0;
     phase_times pt;
     double *v[4];
     for (int i = 0; i < 4; i++) v[i] = malloc((size_t)f->steps * sizeof(double));
     for (int64_t s = 0; s < f->warmup + f->steps; s++) {
         bool first = s == 0, last = s == f->warmup + f->steps - 1;
         float lv = train_step(&ctx, &m, &opt, f, &rng, &pt, first || last);
+        if (ctx.profile) lb_cuda_prof_step(&ctx, s >= f->warmup);
         if (first) r->loss_first = lv;
         if (last) r->loss_last = lv;
         if (s >= f->warmup) {
@@ -201,6 +258,7 @@ static lb_status run_train_step(const bench_flags *f, const char *spec, bench_re
             v[1][k] = pt.bwd;
             v[2][k] = pt.opt;
             v[3][k] = pt.step;
+            step_sum += pt.step;
         }
         if (!f->json)
             fprintf(stderr, "  step %lld%s: %.1f ms (fwd %.1f, bwd %.1f, adamw %.1f)\n", (long long)s,
@@ -210,6 +268,7 @@ static lb_status run_train_step(const bench_flags *f, const char *spec, bench_re
     r->med.bwd = median(v[1], f->steps);
     r->med.opt = median(v[2], f->steps);
     r->med.step = median(v[3], f->steps);
+    if (ctx.profile) print_profile(&ctx, f->steps, step_sum, r->med.step);
     for (int i = 0; i < 4; i++) free(v[i]);
 
     const double gib = 1024.0 * 1024.0 * 1024.0;
@@ -275,6 +334,8 @@ static void print_result(const bench_flags *f, const char *spec, const bench_res
 int lb_cmd_bench(int argc, char **argv)
 {
     bench_flags f = {.what = "train-step", .batch = 4, .ctx = 2048, .steps = 10, .warmup = 3, .lr = 1e-4};
+    const char *prof_env = getenv("LB_PROFILE");
+    f.profile = prof_env && !strcmp(prof_env, "1");
     const lb_flag flags[] = {
         {"what", LB_FLAG_STR, &f.what, "what to measure: train-step (default)"},
         {"batch", LB_FLAG_INT, &f.batch, "sequences per step (default 4)"},
@@ -286,6 +347,8 @@ int lb_cmd_bench(int argc, char **argv)
         {"device", LB_FLAG_STR, &f.device, "cpu|cuda|auto (default auto)"},
         {"threads", LB_FLAG_INT, &f.threads, "CPU threads (default: all)"},
         {"json", LB_FLAG_BOOL, &f.json, "print one JSON object"},
+        {"profile", LB_FLAG_BOOL, &f.profile,
+         "CUDA: per-op device times (events) of the timed steps, a table on stderr (also LB_PROFILE=1)"},
     };
     lb_flag_store store = {0};
     const lb_cli_cmd cmd = {"bench",
