@@ -49,9 +49,13 @@ static const void *cuda_dout(lb_ctx *ctx, lb_tensor *out)
     return g->dtype == LB_BF16 ? g->data : lb_tensor_to(ctx, g, LB_CUDA, LB_BF16)->data;
 }
 
-/* grad_dtype: the dtype of t's grad on CUDA (t's own); any when t has no
- * grad (the kernel skips a NULL grad). */
-static lb_dtype grad_dtype(const lb_tensor *t) { return t ? t->dtype : LB_BF16; }
+/* grad_dtype: the dtype of t's grad on CUDA (t's own, f32 for a
+ * LB_TENSOR_GRAD_F32 stand-in such as a fake-quant w^: lb_grad_of); any
+ * when t has no grad (the kernel skips a NULL grad). */
+static lb_dtype grad_dtype(const lb_tensor *t)
+{
+    return !t ? LB_BF16 : (t->flags & LB_TENSOR_GRAD_F32) ? LB_F32 : t->dtype;
+}
 
 static void check_blas_dims(const char *op, int64_t M, int64_t N, int64_t K)
 {

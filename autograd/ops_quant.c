@@ -14,11 +14,13 @@
  * fused pass that writes w^ in bf16, the dtype lb_linear's GEMM reads: into
  * w->lowp when the weight has its bf16 copy (the output is a view of it, so
  * a quantized layer's lowp holds w^ from this forward on, and no step
- * memory is taken; the cast refresh after an optimizer step is then
- * overwritten by the next forward), else into a new bf16 step tensor. The
- * grad of w^ is therefore bf16 (tensor.h's rule for a bf16 tensor); the
- * backward reads it and accumulates into the f32 master grad and the f32
- * scale/zero grads in one pass. Activations keep their dtype (bf16).
+ * memory is taken; the weight is flagged LB_TENSOR_LOWP_FQ when its
+ * quantizer moves to the device, so the optimizer does not refresh that
+ * copy), else into a new bf16 step tensor. w^ stands for the f32 weight:
+ * it is marked LB_TENSOR_GRAD_F32, so its grad is f32 (the GEMM backward
+ * writes dW^ unrounded, as it writes an unquantized weight's master grad)
+ * and this backward reads it and accumulates into the f32 master grad and
+ * the f32 scale/zero grads in one pass. Activations keep their dtype (bf16).
  */
 #include <math.h>
 #include <string.h>
@@ -153,6 +155,7 @@ static lb_tensor *fake_quant_weight_cuda(lb_ctx *ctx, lb_tensor *w, lb_quantizer
     lb_tensor *ins[3] = {w, q->scales, q->zeros};
     int n_in = !learned ? 1 : q->spec.mode == LB_QM_LSQP ? 3 : 2;
     if (lb_needs_grad(ctx, ins, n_in)) {
+        out->flags |= LB_TENSOR_GRAD_F32;
         lb_node *node = lb_tape_record(ctx, "fake_quant_weight", fq_weight_backward_cuda, out, ins, n_in);
         fq_cuda_saved *sv = lb_arena_alloc(ctx, sizeof *sv);
         *sv = (fq_cuda_saved){.q = q, .s = s, .z = z};

@@ -52,8 +52,9 @@ lb_tensor *lb_grad_of(lb_ctx *ctx, lb_tensor *t)
     if (t->grad) return t->grad;
     LB_CHECKF(lb_dtype_is_float(t->dtype), "the gradient of %s, a %s tensor",
               t->name ? t->name : "a tensor", lb_dtype_name(t->dtype));
-    /* CPU grads are f32; CUDA grads have their tensor's dtype (tensor.h) */
-    lb_dtype dt = t->device == LB_CUDA ? t->dtype : LB_F32;
+    /* CPU grads are f32; CUDA grads have their tensor's dtype (tensor.h)
+     * unless it stands for an f32 parameter (LB_TENSOR_GRAD_F32) */
+    lb_dtype dt = t->device == LB_CUDA && !(t->flags & LB_TENSOR_GRAD_F32) ? t->dtype : LB_F32;
     if (t->flags & LB_TENSOR_PERSISTENT) {
         t->grad = lb_tensor_alloc_dev(t->device, dt, t->ndim, t->shape);
         LB_CHECKF(t->grad != NULL, "out of memory allocating the gradient of %s",
@@ -87,7 +88,8 @@ lb_tensor *lb_grad_fresh(lb_ctx *ctx, lb_tensor *t, bool *fresh)
 {
     *fresh = false;
     if (!t || !t->requires_grad) return NULL;
-    if (t->grad || !is_step_cuda(t) || !lb_dtype_is_float(t->dtype)) return lb_grad_of(ctx, t);
+    if (t->grad || !is_step_cuda(t) || !lb_dtype_is_float(t->dtype) || (t->flags & LB_TENSOR_GRAD_F32))
+        return lb_grad_of(ctx, t);
     t->grad = lb_tensor_new_dev(ctx, LB_CUDA, t->dtype, t->ndim, t->shape);
     *fresh = true;
     return t->grad;

@@ -40,8 +40,9 @@ lb_node *lb_tape_record(lb_ctx *ctx, const char *op, lb_backward_fn bw,
                         lb_tensor *out, lb_tensor *const *in, int n_in);
 
 /* lb_grad_of: t's grad (t's shape and device; f32 on the CPU, t's dtype on
- * CUDA), allocated zeroed on first use with t's lifetime (heap or
- * cudaMalloc for persistent tensors, the step arena or pool otherwise). */
+ * CUDA but f32 for a LB_TENSOR_GRAD_F32 tensor), allocated zeroed on first
+ * use with t's lifetime (heap or cudaMalloc for persistent tensors, the
+ * step arena or pool otherwise). */
 lb_tensor *lb_grad_of(lb_ctx *ctx, lb_tensor *t);
 
 /* lb_grad_take: hands `from`'s grad buffer to t instead of copying it, when

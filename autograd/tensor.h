@@ -54,6 +54,13 @@ typedef enum lb_device {
 enum {
     LB_TENSOR_PERSISTENT = 1 << 0, /* heap-owned; survives step end */
     LB_TENSOR_VIEW = 1 << 1,       /* data borrowed from another tensor or a mapping */
+    LB_TENSOR_GRAD_F32 = 1 << 2,   /* CUDA: the grad is f32 whatever the dtype: a bf16
+                                      stand-in for an f32 parameter (the fake-quant
+                                      w^ of a master weight), so the GEMM backward
+                                      writes dW unrounded (lb_grad_of) */
+    LB_TENSOR_LOWP_FQ = 1 << 3,    /* CUDA parameter whose lowp holds the fake-quant
+                                      w^, written by every forward (ops_quant.c):
+                                      the optimizer does not refresh it */
 };
 
 struct lb_node;

@@ -67,6 +67,9 @@ typedef struct lb_model {
     struct lb_quantizer *emb_quant;/* fake-quant of tok_emb as the embedding reads it, or NULL */
     void *quant;                   /* owner of every attached quantizer (train/run_quant.h), or NULL; */
     void (*quant_free)(void *quant); /* released by lb_model_free through this */
+    /* moves the quantizers' state to the device the parameters just moved
+     * to (lb_model_to_plan calls it last), or NULL */
+    lb_status (*quant_to)(lb_ctx *ctx, struct lb_model *m, lb_device dev);
     lb_tensor **params;            /* every distinct parameter, in HF state-dict order */
     const char **param_names;      /* HF tensor names (GPT-2: with "transformer.") */
     int n_params;
@@ -120,8 +123,11 @@ enum {
  * position table); each tensor struct stays where it is (so the model's
  * slots stay valid) and points into the plan; the host copies are freed.
  * Prints the memory plan (MiB of each part) to stderr unless quiet.
- * LB_CPU on a CPU model does nothing; moving back to the CPU is
- * LB_ERR_UNSUPPORTED. */
+ * LB_CPU on a CUDA model copies the f32 weights back into host memory the
+ * tensors own and frees the plan (grads, optimizer state and bf16 copies
+ * are dropped: an optimizer made over the device model must not step
+ * again); `what` is ignored then. Attached quantizers follow the model
+ * (m->quant_to). Moving to the device the model is on does nothing. */
 lb_status lb_model_to_plan(lb_ctx *ctx, lb_model *m, lb_device dev, unsigned what, bool quiet);
 
 /* lb_model_to: lb_model_to_plan for training (grads and optimizer state),

@@ -13,8 +13,11 @@
  * their data, grad and lowp are views of the plan (LB_TENSOR_VIEW), freed
  * as one by lb_model_free.
  *
+ * A device model moves back to the host (to save it) tensor by tensor,
+ * into memory each tensor owns; the plan is freed.
+ *
  * This file does not run the model (llama.c, gpt2.c: the ops dispatch on the
- * tensors' device) and does not copy a device model back to the host.
+ * tensors' device).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,20 +130,49 @@ static void refresh_lowp(lb_ctx *ctx, lb_model *m)
     }
 }
 
+/* to_host: every parameter's values into host memory it owns; the plan,
+ * grads and bf16 copies are released. */
+static lb_status to_host(lb_ctx *ctx, lb_model *m)
+{
+    for (int i = 0; i < m->n_params; i++) {
+        lb_tensor *t = m->params[i];
+        size_t bytes = lb_tensor_nbytes(t);
+        float *h = malloc(bytes ? bytes : 1);
+        if (!h) return lb_errorf(LB_ERR_OOM, "out of host memory copying %s back from the GPU", t->name);
+        lb_cuda_memcpy_d2h(ctx, h, t->data, bytes);
+        t->data = h;
+        t->device = LB_CPU;
+        t->flags &= ~(LB_TENSOR_VIEW | LB_TENSOR_LOWP_FQ);
+        lb_tensor_free(t->grad);   /* views of the plan: the headers only */
+        lb_tensor_free(t->lowp);
+        t->grad = t->lowp = NULL;
+    }
+    lb_cuda_free_ptr(m->plan);
+    m->plan = NULL;
+    m->plan_bytes = 0;
+    m->grad_base = NULL;
+    m->grad_floats = 0;
+    m->opt_state = NULL;
+    m->device = LB_CPU;
+    return lb_ok();
+}
+
 lb_status lb_model_to_plan(lb_ctx *ctx, lb_model *m, lb_device dev, unsigned what, bool quiet)
 {
     if (dev == m->device) return lb_ok();
-    if (dev == LB_CPU)
-        return lb_errorf(LB_ERR_UNSUPPORTED, "moving a model from the GPU back to the CPU is not supported");
-    if (ctx->device != LB_CUDA || !ctx->cuda)
-        return lb_errorf(LB_ERR_ARG, "lb_model_to(cuda) needs a CUDA context");
-    plan p = make_plan(m, m->params, m->n_params, what);
-    if (!quiet) print_plan(&p, m->n_params, dev);
-    unsigned char *base = lb_cuda_malloc(p.bytes); /* zeroed: grads and moments start at 0 */
-    place(ctx, m, m->params, m->n_params, &p, base, true);
-    refresh_lowp(ctx, m);
-    lb_cuda_sync(ctx);
-    return lb_ok();
+    if (dev == LB_CPU) {
+        LB_TRY(to_host(ctx, m));
+    } else {
+        if (ctx->device != LB_CUDA || !ctx->cuda)
+            return lb_errorf(LB_ERR_ARG, "lb_model_to(cuda) needs a CUDA context");
+        plan p = make_plan(m, m->params, m->n_params, what);
+        if (!quiet) print_plan(&p, m->n_params, dev);
+        unsigned char *base = lb_cuda_malloc(p.bytes); /* zeroed: grads and moments start at 0 */
+        place(ctx, m, m->params, m->n_params, &p, base, true);
+        refresh_lowp(ctx, m);
+        lb_cuda_sync(ctx);
+    }
+    return m->quant_to ? m->quant_to(ctx, m, dev) : lb_ok();
 }
 
 lb_status lb_model_to(lb_ctx *ctx, lb_model *m, lb_device dev)

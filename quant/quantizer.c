@@ -195,6 +195,32 @@ lb_status lb_quantizer_init_act(lb_quantizer *q, const lb_qspec *spec, const cha
     return st;
 }
 
+/* move_state: *slot on dev (see lb_quantizer_to). */
+static void move_state(lb_ctx *ctx, lb_tensor **slot, lb_device dev)
+{
+    lb_tensor *t = *slot;
+    if (!t || t->device == dev) return;
+    lb_tensor *n = lb_tensor_alloc_dev(dev, LB_F32, t->ndim, t->shape);
+    LB_CHECKF(n != NULL, "out of memory moving quantizer state %s", t->name ? t->name : "");
+    if (dev == LB_CPU) lb_tensor_copy_to_host(ctx, t, n->data);
+    else lb_tensor_copy_from_host(ctx, n, lb_tensor_f32(t));
+    n->name = t->name;
+    n->requires_grad = t->requires_grad;
+    if (n->requires_grad) {
+        n->grad = lb_tensor_alloc_dev(dev, LB_F32, t->ndim, t->shape);   /* zeroed */
+        LB_CHECKF(n->grad != NULL, "out of memory for the grad of %s", t->name ? t->name : "");
+    }
+    lb_tensor_free(t);
+    *slot = n;
+}
+
+void lb_quantizer_to(lb_ctx *ctx, lb_quantizer *q, lb_device dev)
+{
+    move_state(ctx, &q->scales, dev);
+    move_state(ctx, &q->zeros, dev);
+    move_state(ctx, &q->alpha, dev);
+}
+
 void lb_quantizer_free(lb_quantizer *q)
 {
     if (!q) return;

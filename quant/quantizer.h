@@ -35,15 +35,20 @@
  * has no state; int8:tensor:static keeps one calibrated scale; pact keeps
  * the learnable clip "<name>.aq_alpha" (shape (1)).
  *
+ * Devices: the state is created on the CPU (from a CPU weight);
+ * lb_quantizer_to moves it to the device of the weight it serves (the
+ * CUDA fake-quant reads it there). lb_quantizer_run / _codes / _observe
+ * read CPU state only.
+ *
  * Not here: the fake-quant ops (fakequant.h), bit packing (ggml_pack.h),
- * PTQ methods, GPU copies of the state (the CUDA pass will mirror these
- * tensors).
+ * PTQ methods.
  */
 #ifndef LB_QUANT_QUANTIZER_H
 #define LB_QUANT_QUANTIZER_H
 
 #include <stdint.h>
 
+#include "autograd/ctx.h"
 #include "autograd/status.h"
 #include "autograd/tensor.h"
 #include "quant/spec.h"
@@ -90,6 +95,14 @@ lb_status lb_quantizer_init(lb_quantizer *q, const lb_qspec *spec, const lb_tens
  * through. */
 lb_status lb_quantizer_init_act(lb_quantizer *q, const lb_qspec *spec, const char *name,
                                 float pact_alpha0);
+
+/* lb_quantizer_to: moves q's state (scales, zeros, PACT alpha) to `dev`:
+ * each tensor is replaced by a persistent f32 tensor on dev with the same
+ * values, name and requires_grad (the old one is freed, so pointers to it
+ * taken earlier, e.g. an optimizer's, are stale); a learnable one gets a
+ * zeroed grad there (an optimizer on CUDA needs every grad before its first
+ * step). Nothing to do when already there. Waits for a copy to the CPU. */
+void lb_quantizer_to(lb_ctx *ctx, lb_quantizer *q, lb_device dev);
 
 /* lb_quantizer_free: frees the tensors; the struct may be reused. */
 void lb_quantizer_free(lb_quantizer *q);

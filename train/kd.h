@@ -11,8 +11,10 @@
  * per row with the max subtracted, sums in double.
  *
  * The teacher's logits carry no gradient (the teacher runs with grad off).
- * CPU f32 only for now; a CUDA kernel is future work (the trainer refuses
- * --kd on CUDA with a message until then).
+ * CPU: f32 logits, sums in double (the specification). CUDA
+ * (kernels/cuda/kd.cu): bf16 or f32 logits on the device, fp32 row sums,
+ * the row terms added in double in row order (deterministic); the loss
+ * stays on the device; the student's grad has its dtype (bf16).
  */
 #ifndef LB_KD_H
 #define LB_KD_H

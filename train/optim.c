@@ -40,10 +40,10 @@ lb_status lb_adamw_init(lb_adamw *opt, lb_tensor *const *params, int n, float *s
                   params[i]->name ? params[i]->name : "?");
         total += lb_plan_pad(lb_tensor_numel(params[i]));
     }
-    if (!state) {
-        if (opt->device != LB_CPU)
-            return lb_errorf(LB_ERR_ARG, "AdamW: CUDA parameters need their planned optimizer state "
-                                         "(move the model with lb_model_to first)");
+    if (!state && opt->device == LB_CUDA) {   /* e.g. learned quantizer scales: their own allocation */
+        opt->owned_dev = lb_cuda_malloc((size_t)(2 * total) * sizeof(float));   /* zeroed */
+        state = opt->owned_dev;
+    } else if (!state) {
         opt->owned = calloc((size_t)(2 * total), sizeof(float));
         if (!opt->owned)
             return lb_errorf(LB_ERR_OOM, "out of memory allocating AdamW state (%.1f MiB)",
@@ -95,7 +95,8 @@ static void build_table(lb_ctx *ctx, lb_adamw *opt)
             tab[r].g = (const float *)p->grad->data + o;
             tab[r].m = opt->m[i] + o;
             tab[r].v = opt->v[i] + o;
-            tab[r].lowp = p->lowp ? (uint16_t *)p->lowp->data + o : NULL;
+            /* a quantized weight's lowp holds w^, which the next forward rewrites */
+            tab[r].lowp = p->lowp && !(p->flags & LB_TENSOR_LOWP_FQ) ? (uint16_t *)p->lowp->data + o : NULL;
             tab[r].n = n - o < LB_ADAMW_CHUNK ? n - o : LB_ADAMW_CHUNK;
             tab[r].wd = wd;
         }
@@ -153,6 +154,7 @@ void lb_adamw_free(lb_adamw *opt)
 {
     if (!opt) return;
     lb_cuda_free_ptr(opt->chunks);
+    lb_cuda_free_ptr(opt->owned_dev);
     free(opt->owned);
     free(opt->params);
     free(opt->m);

@@ -21,7 +21,9 @@
  * On CUDA the step is one kernel launch over every parameter (a table of
  * (pointer, length) chunks made at the first step), which also rewrites the
  * persistent bf16 copy (t->lowp) of every weight that has one, so the GEMMs
- * of the next forward read the updated weights.
+ * of the next forward read the updated weights -- except a quantized
+ * weight's (LB_TENSOR_LOWP_FQ), whose copy holds w^ and is rewritten by
+ * the next forward's fake-quant anyway.
  *
  * This file is not a scheduler (the caller passes lr each step) and does not
  * zero gradients (lb_model_zero_grad does).
@@ -53,6 +55,7 @@ typedef struct lb_adamw {
     float **m, **v;           /* per tensor, numel each, on the params' device */
     lb_device device;
     float *owned;             /* CPU: the malloc holding all m and v; NULL when borrowed */
+    float *owned_dev;         /* CUDA: the same, from lb_cuda_malloc; NULL when borrowed */
     void *chunks;             /* CUDA: the chunk table on the device (persistent), or NULL */
     int64_t n_chunks;
 } lb_adamw;
@@ -61,8 +64,9 @@ typedef struct lb_adamw {
  * they must outlive it). `state` is NULL, or 2 * sum(lb_plan_pad(numel))
  * zeroed floats on the params' device laid out [m of every tensor in order,
  * each in a slot of lb_plan_pad(numel)][v likewise] (the model's planned
- * allocation, see lb_model_to); NULL allocates it on the CPU and is an error
- * (LB_ERR_ARG) for CUDA params. Free with lb_adamw_free. */
+ * allocation, see lb_model_to); NULL allocates it (zeroed) on the params'
+ * device, owned by the optimizer (the quantizer group's learned scales).
+ * Free with lb_adamw_free. */
 lb_status lb_adamw_init(lb_adamw *opt, lb_tensor *const *params, int n, float *state,
                         const lb_adamw_cfg *cfg);
 

@@ -370,7 +370,13 @@ lb_status lb_run_ckpt_load(lb_ctx *ctx, const char *path, lb_run_state *st, lb_t
     if (o.f < 0)
         return lb_errorf(LB_ERR_FORMAT, "%s: not a readable HDF5 file (truncated or damaged checkpoint?)", path);
     lb_status s = validate(path, &o, st, params, n, opts, n_opts);
-    for (int i = 0; !lb_failed(&s) && i < n; i++) s = read_into(ctx, o.params, path, params[i], params[i]->data, params[i]->device);
+    for (int i = 0; !lb_failed(&s) && i < n; i++) {
+        s = read_into(ctx, o.params, path, params[i], params[i]->data, params[i]->device);
+        /* a CUDA weight's bf16 copy follows its new values (a quantized one's is w^, made by the forward) */
+        if (!lb_failed(&s) && params[i]->device == LB_CUDA && params[i]->lowp &&
+            !(params[i]->flags & LB_TENSOR_LOWP_FQ))
+            lb_param_refresh_lowp(ctx, params[i]);
+    }
     for (int k = 0; !lb_failed(&s) && k < n_opts; k++) {
         lb_adamw *a = opts[k].opt;
         int64_t t = 0;

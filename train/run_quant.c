@@ -29,6 +29,29 @@ static void run_quant_free(void *p)
     free(rq);
 }
 
+/* param_named: the model tensor a weight quantizer belongs to (by name). */
+static lb_tensor *param_named(const lb_model *m, const char *name)
+{
+    for (int i = 0; i < m->n_params; i++)
+        if (!strcmp(m->param_names[i], name)) return m->params[i];
+    return NULL;
+}
+
+/* quant_to: m->quant_to: every quantizer's state to dev; on CUDA each
+ * quantized weight's lowp holds the fake-quant w^ from then on
+ * (LB_TENSOR_LOWP_FQ: the optimizer leaves it to the forward). */
+static lb_status quant_to(lb_ctx *ctx, lb_model *m, lb_device dev)
+{
+    run_quant *rq = m->quant;
+    for (int i = 0; rq && i < rq->n; i++) {
+        lb_quantizer_to(ctx, &rq->q[i], dev);
+        lb_tensor *w = rq->is_act[i] ? NULL : param_named(m, rq->q[i].name);
+        if (w && dev == LB_CUDA && w->lowp) w->flags |= LB_TENSOR_LOWP_FQ;
+        else if (w) w->flags &= ~LB_TENSOR_LOWP_FQ;
+    }
+    return lb_ok();
+}
+
 /* detach: clears every quantizer pointer of m and frees m->quant. */
 static void detach(lb_model *m)
 {
@@ -40,6 +63,7 @@ static void detach(lb_model *m)
     if (m->quant_free) m->quant_free(m->quant);
     m->quant = NULL;
     m->quant_free = NULL;
+    m->quant_to = NULL;
 }
 
 static run_quant *new_owner(const lb_model *m)
@@ -79,7 +103,22 @@ static void site_name(const char *wname, char *buf, size_t n)
     snprintf(buf, n, "%.*s.input", (int)len, wname);
 }
 
-lb_status lb_run_quant_attach(lb_model *m, const char *wq, const char *aq, const char *layers, bool embeddings)
+/* weight_init: lb_quantizer_init for w on any device: a device weight is
+ * read through a host copy (the state starts on the CPU; quant_to moves it). */
+static lb_status weight_init(lb_ctx *ctx, lb_quantizer *q, const lb_qspec *spec, lb_tensor *w)
+{
+    if (w->device == LB_CPU) return lb_quantizer_init(q, spec, w, w->name);
+    LB_CHECKF(ctx != NULL, "lb_run_quant_attach: a model on %s needs its context", lb_device_name(w->device));
+    lb_tensor *h = lb_tensor_alloc(LB_F32, w->ndim, w->shape);
+    if (!h) return lb_errorf(LB_ERR_OOM, "layer %s: out of host memory", w->name);
+    lb_tensor_copy_to_host(ctx, w, h->data);
+    lb_status st = lb_quantizer_init(q, spec, h, w->name);
+    lb_tensor_free(h);
+    return st;
+}
+
+lb_status lb_run_quant_attach(lb_ctx *ctx, lb_model *m, const char *wq, const char *aq, const char *layers,
+                              bool embeddings)
 {
     bool has_w = wq && *wq, has_a = aq && *aq && strcmp(aq, "none");
     if (!has_w && !has_a) return lb_ok();
@@ -98,7 +137,7 @@ lb_status lb_run_quant_attach(lb_model *m, const char *wq, const char *aq, const
             if (!w || !layer_selected(layers, (lb_linear_id)id)) continue;
             if (has_w) {
                 lb_quantizer *q = &rq->q[rq->n];
-                st = lb_quantizer_init(q, &ws, w, w->name);
+                st = weight_init(ctx, q, &ws, w);
                 if (lb_failed(&st)) break;
                 rq->n++;
                 b->wquant[id] = q;
@@ -116,7 +155,7 @@ lb_status lb_run_quant_attach(lb_model *m, const char *wq, const char *aq, const
     }
     if (!lb_failed(&st) && embeddings && has_w) {
         lb_quantizer *q = &rq->q[rq->n];
-        st = lb_quantizer_init(q, &ws, m->tok_emb, m->tok_emb->name);
+        st = weight_init(ctx, q, &ws, m->tok_emb);
         if (!lb_failed(&st)) {
             rq->n++;
             m->emb_quant = q;
@@ -124,6 +163,8 @@ lb_status lb_run_quant_attach(lb_model *m, const char *wq, const char *aq, const
     }
     m->quant = rq;
     m->quant_free = run_quant_free;
+    m->quant_to = quant_to;
+    if (!lb_failed(&st) && m->device != LB_CPU) st = quant_to(ctx, m, m->device);
     if (lb_failed(&st)) detach(m);
     return st;
 }
@@ -149,18 +190,12 @@ int lb_run_quant_params(const lb_model *m, lb_tensor **out, int max)
 
 /* ---- quant_state.safetensors ------------------------------------------------------------ */
 
-/* weight_of: the model tensor a weight quantizer belongs to (by name). */
-static lb_tensor *param_named(const lb_model *m, const char *name)
-{
-    for (int i = 0; i < m->n_params; i++)
-        if (!strcmp(m->param_names[i], name)) return m->params[i];
-    return NULL;
-}
-
 lb_status lb_run_quant_save(const lb_model *m, const char *path)
 {
     const run_quant *rq = m->quant;
     int n = rq ? rq->n : 0;
+    LB_CHECKF(m->device == LB_CPU, "lb_run_quant_save: the model is on %s; move it to the CPU first",
+              lb_device_name(m->device));
     lb_st_entry *e = calloc((size_t)(3 * n + 1), sizeof *e);
     const char **keys = calloc((size_t)(n + 2), sizeof *keys), **vals = calloc((size_t)(n + 2), sizeof *vals);
     char (*names)[LB_QUANT_NAME_MAX + 16] = calloc((size_t)(3 * n + 1), sizeof *names);
@@ -271,6 +306,7 @@ lb_status lb_run_load_quantizers(lb_model *m, const char *run_dir)
     run_quant *rq = new_owner(m);
     m->quant = rq;
     m->quant_free = run_quant_free;
+    m->quant_to = quant_to;
     int used = 2; /* the two lowbit_* keys */
     for (int64_t i = 0; i < m->cfg.n_layers && !lb_failed(&st); i++) {
         lb_block *b = &m->blocks[i];
@@ -292,7 +328,9 @@ lb_status lb_run_load_quantizers(lb_model *m, const char *run_dir)
                     snprintf(tn, sizeof tn, "%s.scales", w->name);
                     st = restore(&f, tn, q->scales);
                 }
-                if (!lb_failed(&st) && s.mode == LB_QM_LSQP) {
+                /* lsq keeps the zeros it was initialised with (from the weights at the
+                 * start of training, not these final ones): restore them too */
+                if (!lb_failed(&st) && (s.mode == LB_QM_LSQ || s.mode == LB_QM_LSQP) && q->zeros) {
                     snprintf(tn, sizeof tn, "%s.zeros", w->name);
                     st = restore(&f, tn, q->zeros);
                 }

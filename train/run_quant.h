@@ -16,9 +16,13 @@
  *   metadata   "lowbit_format": "lowbit-quant-state", "lowbit_version": "1",
  *              and for every quantizer "<weight or site>": its canonical spec
  * Loading re-creates each quantizer from its spec and the model's weight,
- * then restores the learned parameters (lsq scales, lsq+ zeros, pact alpha),
+ * then restores the learned parameters (lsq scales and the zeros it started
+ * with, lsq+ zeros, pact alpha),
  * so the forward is exactly the trained one. A spec naming a tensor the
  * model lacks, or a shape mismatch, is an error naming the file and tensor.
+ *
+ * lb_run_quant_save reads CPU state: move a device model back first
+ * (lb_model_to_plan(..., LB_CPU, ...)).
  *
  * Not here: the fake-quant maths (quant/), true low-bit export.
  */
@@ -34,9 +38,15 @@
 
 /* lb_run_quant_attach: quantizers for m by the flags (wq/aq: specs or ""/
  * NULL; layers: all|attn|mlp|comma list of q,k,v,o,qkv,gate,up,down).
- * Errors (bad spec, group not dividing a dimension, ...) name the flag and
- * the layer; on error m is unchanged. */
-lb_status lb_run_quant_attach(lb_model *m, const char *wq, const char *aq, const char *layers, bool embeddings);
+ * m may be on the CPU (ctx may be NULL then) or already on a device (the
+ * quantizers are initialised from host copies of its weights and their
+ * state moved to it). Either way they follow the model when it moves
+ * (lb_model_to_plan; on CUDA each quantized weight's bf16 copy then holds
+ * w^, refreshed by the forward, not the optimizer). Errors (bad spec,
+ * group not dividing a dimension, ...) name the flag and the layer; on
+ * error m is unchanged. */
+lb_status lb_run_quant_attach(lb_ctx *ctx, lb_model *m, const char *wq, const char *aq, const char *layers,
+                              bool embeddings);
 
 /* lb_run_quant_count: quantizers attached to m (0 for a plain model). */
 int lb_run_quant_count(const lb_model *m);

@@ -12,6 +12,7 @@
 #include "datasets/h5data.h"
 #include "datasets/progress.h"
 #include "kernels/cuda/cuda.h"
+#include "kernels/cuda/kernels.h"
 #include "layers/fileio.h"
 #include "layers/model.h"
 #include "train/batches.h"
@@ -112,8 +113,6 @@ static lb_status setup(run *r)
 {
     const lb_train_config *c = r->c;
     LB_TRY(lb_dist_init(&r->dist));
-    if (c->kd && r->ctx->device != LB_CPU)
-        return lb_errorf(LB_ERR_UNSUPPORTED, "train: --kd runs on the CPU only for now (no CUDA KD kernel yet)");
 
     /* the run directory */
     char *cfg_path = join(c->out, "config.json");
@@ -132,7 +131,7 @@ static lb_status setup(run *r)
     LB_TRY(lb_model_load(&r->m, c->model));
     r->has_model = true;
     if (lb_train_config_is_qat(c))
-        LB_TRY(lb_status_prefix(lb_run_quant_attach(&r->m, c->wq, c->aq, c->quantize_layers, c->quantize_embeddings),
+        LB_TRY(lb_status_prefix(lb_run_quant_attach(r->ctx, &r->m, c->wq, c->aq, c->quantize_layers, c->quantize_embeddings),
                                 "train"));
     if (c->quantize_head)
         return lb_errorf(LB_ERR_UNSUPPORTED, "train: --quantize-head is not implemented yet (the head stays in "
@@ -244,8 +243,9 @@ static void zero_grads(lb_ctx *ctx, run *r)
 {
     lb_model_zero_grad(ctx, &r->m);
     for (int i = 0; i < r->n_qparams; i++) {
-        lb_tensor *g = r->qparams[i]->grad;
-        if (g) memset(g->data, 0, lb_tensor_nbytes(g)); /* quantizer state lives on the CPU */
+        lb_tensor *g = r->qparams[i]->grad;   /* on the model's device (lb_quantizer_to) */
+        if (g && g->device == LB_CUDA) lb_cuda_memset_zero(ctx, g->data, lb_tensor_nbytes(g));
+        else if (g) memset(g->data, 0, lb_tensor_nbytes(g));
     }
 }
 
@@ -267,6 +267,29 @@ static double sq_norm(lb_ctx *ctx, const lb_tensor *t)
     for (int64_t i = 0; i < n; i++) s += (double)g[i] * g[i];
     free(h);
     return s;
+}
+
+/* grad_sq_norm: the squared global grad norm over every trained tensor.
+ * CUDA: summed on the device in a fixed order (the model's grads are one
+ * contiguous range of the plan, padding zero), one double read back. */
+static double grad_sq_norm(run *r)
+{
+    lb_ctx *ctx = r->ctx;
+    double gn2 = 0;
+    if (ctx->device != LB_CUDA || !r->m.grad_base) {
+        for (int i = 0; i < r->n_all; i++) gn2 += sq_norm(ctx, r->all[i]);
+        return gn2;
+    }
+    double *acc = lb_cuda_step_alloc(ctx, sizeof *acc);
+    lb_cuda_memset_zero(ctx, acc, sizeof *acc);
+    lb_cuda_sumsq_acc(ctx, r->m.grad_base, r->m.grad_floats, acc);
+    for (int i = 0; i < r->n_qparams; i++) {
+        const lb_tensor *g = r->qparams[i]->grad;
+        if (g) lb_cuda_sumsq_acc(ctx, g->data, lb_tensor_numel(g), acc);
+    }
+    lb_cuda_memcpy_d2h(ctx, &gn2, acc, sizeof gn2);
+    lb_ctx_step_end(ctx);
+    return gn2;
 }
 
 /* micro_step: forward and backward of micro-batch a; *loss gets its value. */
@@ -367,6 +390,8 @@ static lb_status copy_file(const char *from, const char *to)
 static lb_status write_final(run *r)
 {
     if (!lb_dist_is_main(&r->dist)) return lb_ok();
+    /* the end of the run: the weights and quantizer state come home to be written */
+    LB_TRY(lb_model_to_plan(r->ctx, &r->m, LB_CPU, 0, true));
     char *dir = join(r->c->out, "model");
     lb_status st = lb_model_save(&r->m, dir, LB_F32);
     static const char *const tok_files[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"};
@@ -409,9 +434,7 @@ static lb_status train_loop(run *r, int64_t start, lb_train_result *res)
         loss /= (double)accum;
         lb_dist_reduce_grads(r->ctx, &r->dist, r->all, r->n_all);
         lb_dist_mean(&r->dist, &loss);
-        double gn2 = 0;
-        for (int i = 0; i < r->n_all; i++) gn2 += sq_norm(r->ctx, r->all[i]);
-        double gnorm = sqrt(gn2);
+        double gnorm = sqrt(grad_sq_norm(r));
         double lr = lb_schedule_lr(&r->sched, s);
         double qlr = c->q_lr * (lr / c->lr);
 

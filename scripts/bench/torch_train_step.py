@@ -15,6 +15,14 @@ per step over the peak (989 TFLOP/s, H100 SXM dense bf16; LB_BENCH_PEAK_TFLOPS
 overrides), N = parameters in matrix products (all but an untied input
 embedding).
 
+--wq int<b>:g<N> (e.g. int4:g128) runs the QAT step of `lowbit bench --wq`:
+every nn.Linear of the decoder blocks computes its weight through a
+per-group min-max asymmetric fake-quant (GPTQ/torchao's scale and zero:
+s = (max(w_max, 0) - min(w_min, 0)) / (2^b - 1), z = round(-min(w_min, 0) / s),
+w^ = s * (clamp(round(w / s) + z, 0, 2^b - 1) - z), in fp32 on the master
+weight) with the straight-through estimator w + (w^ - w).detach(), as
+torchao's QAT does; the head and embeddings stay in high precision.
+
 Prints one JSON object per mode (stdout); a mode that fails prints an object
 with "error". Works with transformers 4.4x and 5.x, torch 1.13 .. 2.11;
 on a machine without CUDA it runs on the CPU (for checking the script only).
@@ -61,6 +69,44 @@ def matmul_params(cfg):
     return n, n - (0 if cfg.tie_word_embeddings else V * C), nh * hd
 
 
+def parse_wq(spec):
+    """(bits, group) of an 'int<b>:g<N>' spec (the only kind this peer runs)."""
+    parts = spec.split(":")
+    if not parts[0].startswith("int") or len(parts) < 2 or not parts[1].startswith("g"):
+        raise SystemExit("torch_train_step.py: --wq %s: expected int<b>:g<N>" % spec)
+    return int(parts[0][3:]), int(parts[1][1:])
+
+
+def attach_fake_quant(model, bits, group):
+    """Every nn.Linear of the blocks becomes a fake-quantized linear (STE)."""
+    import torch
+    import torch.nn.functional as F
+
+    qmax = float(2 ** bits - 1)
+
+    def fake_quant(w):
+        wg = w.reshape(-1, group)
+        hi = wg.amax(dim=1, keepdim=True).clamp(min=0)
+        lo = wg.amin(dim=1, keepdim=True).clamp(max=0)
+        s = ((hi - lo) / qmax).clamp(min=torch.finfo(torch.float32).eps)
+        z = torch.round(-lo / s)
+        q = torch.clamp(torch.round(wg / s) + z, 0, qmax)
+        return ((q - z) * s).reshape(w.shape)
+
+    class FakeQuantLinear(torch.nn.Linear):
+        def forward(self, x):
+            w = self.weight
+            return F.linear(x, w + (fake_quant(w) - w).detach(), self.bias)
+
+    n = 0
+    for layer in model.model.layers:
+        for mod in layer.modules():
+            if type(mod) is torch.nn.Linear:
+                mod.__class__ = FakeQuantLinear
+                n += 1
+    return n
+
+
 def run_mode(mode, cfg, args, device):
     import torch
     import torch.nn.functional as F
@@ -73,6 +119,10 @@ def run_mode(mode, cfg, args, device):
     except Exception:  # an older torch/transformers without SDPA: their default attention
         model = LlamaForCausalLM(cfg)
     model = model.to(device).train()
+    if args.wq:
+        bits, group = parse_wq(args.wq)
+        kw["wq"] = args.wq
+        kw["fake_quant_linears"] = attach_fake_quant(model, bits, group)
     opt_kw = dict(lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
     if device == "cuda":
         try:
@@ -132,7 +182,7 @@ def run_mode(mode, cfg, args, device):
     flops = 6.0 * n_mm * tokens + 12.0 * cfg.num_hidden_layers * attn_c * T * tokens
     peak = float(os.environ.get("LB_BENCH_PEAK_TFLOPS", "989"))
     out = {
-        "impl": "torch " + mode, "step_ms": med, "tokens_per_s": tokens / (med * 1e-3),
+        "impl": "torch " + mode + (" wq" if args.wq else ""), "step_ms": med, "tokens_per_s": tokens / (med * 1e-3),
         "mfu": flops / (med * 1e-3) / (peak * 1e12), "params": n_all, "matmul_params": n_mm,
         "flops_per_step": flops, "peak_tflops": peak, "loss_first": losses[0], "loss_last": losses[-1],
         "first_step_s": first_step_s,
@@ -154,6 +204,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--modes", default="eager,compile")
+    ap.add_argument("--wq", default="", help="int<b>:g<N>: fake-quantize the blocks' linear weights (STE)")
     args = ap.parse_args()
     try:
         import torch
@@ -170,7 +221,7 @@ def main():
             r["device"] = device
         except Exception as e:  # report and go on to the next mode
             msg = ("%s: %s" % (type(e).__name__, e)).splitlines()[0][:300]
-            r = {"impl": "torch " + mode, "error": msg}
+            r = {"impl": "torch " + mode + (" wq" if args.wq else ""), "error": msg}
             if device == "cuda":
                 torch.cuda.empty_cache()
         print(json.dumps(r), flush=True)

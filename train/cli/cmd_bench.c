@@ -2,7 +2,12 @@
  *
  *   lowbit bench --what train-step --config NAME|FILE.json [--batch 4] [--ctx 2048]
  *                [--steps 10] [--warmup 3] [--device auto] [--seed 0] [--lr 1e-4] [--json]
- *                [--profile]
+ *                [--profile] [--wq SPEC]
+ *
+ * --wq SPEC (e.g. int4:g128) times the QAT step: every linear of the blocks
+ * fake-quantizes its weight with SPEC, attached as `lowbit train --wq`
+ * attaches it (lb_run_quant_attach); learned scales (lsq) get their own
+ * AdamW group, stepped after the weights'.
  *
  * Builds a randomly initialised model of the config's shape directly on the
  * device (no checkpoint is read or written), then times full training steps
@@ -48,11 +53,13 @@
 #include "train/cli/common.h"
 #include "train/cli/presets.h"
 #include "train/optim.h"
+#include "train/run_quant.h"
 
 #define H100_BF16_DENSE_TFLOPS 989.0
 
 typedef struct bench_flags {
     const char *what, *device;
+    const char *wq;           /* --wq: weight fake-quant spec, or NULL */
     int64_t batch, ctx, steps, warmup, seed, threads;
     double lr;
     bool json, profile;
@@ -210,6 +217,36 @@ typedef struct bench_result {
     int64_t n_params, n_matmul;
 } bench_result;
 
+/* quant_setup: with --wq, the trainer's quantizers on m (on its device) and,
+ * when they learn scales, their optimizer in *qopt (else qopt->n == 0). */
+static lb_status quant_setup(lb_ctx *ctx, lb_model *m, const char *wq, const lb_adamw_cfg *acfg, lb_adamw *qopt)
+{
+    if (!wq || !*wq) return lb_ok();
+    LB_TRY(lb_status_prefix(lb_run_quant_attach(ctx, m, wq, NULL, NULL, false), "bench"));
+    int n = lb_run_quant_params(m, NULL, 0);
+    if (n == 0) return lb_ok();
+    lb_tensor **ps = calloc((size_t)n, sizeof *ps);
+    LB_CHECK(ps != NULL);
+    lb_run_quant_params(m, ps, n);
+    lb_adamw_cfg qc = *acfg;
+    qc.weight_decay = 0.0f;
+    lb_status st = lb_adamw_init(qopt, ps, n, NULL, &qc);
+    free(ps);
+    return st;
+}
+
+/* quant_step: the learned quantizer parameters' AdamW step, then their
+ * grads zeroed for the next step (untimed: a few small tensors). */
+static void quant_step(lb_ctx *ctx, lb_adamw *qopt, double lr)
+{
+    lb_adamw_step(ctx, qopt, (float)lr, 1.0f);
+    for (int i = 0; i < qopt->n; i++) {
+        lb_tensor *g = qopt->params[i]->grad;
+        if (g && g->device == LB_CUDA) lb_cuda_memset_zero(ctx, g->data, lb_tensor_nbytes(g));
+        else if (g) memset(g->data, 0, lb_tensor_nbytes(g));
+    }
+}
+
 static lb_status run_train_step(const bench_flags *f, const char *spec, bench_result *r)
 {
     lb_model_config cfg;
@@ -236,6 +273,14 @@ static lb_status run_train_step(const bench_flags *f, const char *spec, bench_re
         lb_ctx_free(&ctx);
         return st;
     }
+    lb_adamw qopt = {0};
+    st = quant_setup(&ctx, &m, f->wq, &acfg, &qopt);
+    if (lb_failed(&st)) {
+        lb_adamw_free(&opt);
+        lb_model_free(&m);
+        lb_ctx_free(&ctx);
+        return st;
+    }
     if (!f->json)
         fprintf(stderr, "bench: train-step %s on %s, batch %lld x ctx %lld, %.1fM params, %lld warm-up + %lld steps\n",
                 spec, lb_device_name(ctx.device), (long long)f->batch, (long long)f->ctx,
@@ -249,6 +294,7 @@ static lb_status run_train_step(const bench_flags *f, const char *spec, bench_re
     for (int64_t s = 0; s < f->warmup + f->steps; s++) {
         bool first = s == 0, last = s == f->warmup + f->steps - 1;
         float lv = train_step(&ctx, &m, &opt, f, &rng, &pt, first || last);
+        if (qopt.n) quant_step(&ctx, &qopt, f->lr);
         if (ctx.profile) lb_cuda_prof_step(&ctx, s >= f->warmup);
         if (first) r->loss_first = lv;
         if (last) r->loss_last = lv;
@@ -286,6 +332,7 @@ static lb_status run_train_step(const bench_flags *f, const char *spec, bench_re
     }
     r->peak_alloc_gib = (double)(m.plan_bytes + step_peak) / gib;
     r->device_used_gib = (double)(tot - fr) / gib;
+    lb_adamw_free(&qopt);
     lb_adamw_free(&opt);
     lb_model_free(&m);
     lb_ctx_free(&ctx);
@@ -298,6 +345,7 @@ static void print_result(const bench_flags *f, const char *spec, const bench_res
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "what", "train-step");
         cJSON_AddStringToObject(o, "config", spec);
+        cJSON_AddStringToObject(o, "wq", f->wq && *f->wq ? f->wq : "none");
         cJSON_AddNumberToObject(o, "batch", (double)f->batch);
         cJSON_AddNumberToObject(o, "ctx", (double)f->ctx);
         cJSON_AddNumberToObject(o, "steps", (double)f->steps);
@@ -347,6 +395,7 @@ int lb_cmd_bench(int argc, char **argv)
         {"device", LB_FLAG_STR, &f.device, "cpu|cuda|auto (default auto)"},
         {"threads", LB_FLAG_INT, &f.threads, "CPU threads (default: all)"},
         {"json", LB_FLAG_BOOL, &f.json, "print one JSON object"},
+        {"wq", LB_FLAG_STR, &f.wq, "weight fake-quant spec of every block linear (e.g. int4:g128): the QAT step"},
         {"profile", LB_FLAG_BOOL, &f.profile,
          "CUDA: per-op device times (events) of the timed steps, a table on stderr (also LB_PROFILE=1)"},
     };

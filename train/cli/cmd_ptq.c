@@ -67,7 +67,7 @@ static lb_status run(const ptq_opts *o, int *n_quant)
     }
     lb_model m;
     LB_TRY(lb_model_load(&m, o->model));
-    lb_status st = lb_run_quant_attach(&m, o->wq, NULL, o->layers, o->embeddings);
+    lb_status st = lb_run_quant_attach(NULL, &m, o->wq, NULL, o->layers, o->embeddings);
     if (!lb_failed(&st) && mkdir(o->out, 0777) != 0 && errno != EEXIST)
         st = lb_errorf(LB_ERR_IO, "%s: cannot create directory: %s", o->out, strerror(errno));
     char *dir = lb_path_join(o->out, "model");
