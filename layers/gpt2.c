@@ -13,23 +13,7 @@
  * transposed at load); the head is the tied wte (model.c applies it).
  */
 #include "layers/model_internal.h"
-#include "quant/fakequant.h" /* the fake-quant ops (autograd/ops_quant.c) */
 
-/* block_linear: linear `id` of block b on x, through the block's fake
- * quantizers when it has them (QAT / PTQ runs). */
-static lb_tensor *block_linear(lb_ctx *ctx, const lb_block *b, lb_linear_id id, lb_tensor *x, lb_tensor *w,
-                               lb_tensor *bias)
-{
-    if (b->aquant[id]) x = lb_fake_quant_act(ctx, x, b->aquant[id]);
-    if (b->wquant[id]) w = lb_fake_quant_weight(ctx, w, b->wquant[id]);
-    return lb_linear(ctx, x, w, bias);
-}
-
-/* embed_table: the token embedding as the forward reads it. */
-static lb_tensor *embed_table(lb_ctx *ctx, const lb_model *m)
-{
-    return m->emb_quant ? lb_fake_quant_weight(ctx, m->tok_emb, m->emb_quant) : m->tok_emb;
-}
 
 static lb_tensor *self_attention(lb_ctx *ctx, const lb_model *m, const lb_block *b, int layer,
                                  lb_tensor *h /* (B, T, C) */, lb_kv_cache *kv, int64_t pos0)
@@ -38,7 +22,7 @@ static lb_tensor *self_attention(lb_ctx *ctx, const lb_model *m, const lb_block 
     int64_t B = h->shape[0], T = h->shape[1], C = c->hidden_size;
     int64_t nh = c->n_heads, hd = c->head_dim;
 
-    lb_tensor *qkv = block_linear(ctx, b, LB_LIN_QKV, h, b->w_qkv, b->b_qkv);                       /* (B, T, 3C) */
+    lb_tensor *qkv = lb_block_linear(ctx, b, LB_LIN_QKV, h, b->w_qkv, b->b_qkv);                       /* (B, T, 3C) */
     lb_tensor *q = lb_reshape(ctx, lb_slice(ctx, qkv, 2, 0, C), LB_SHAPE(B, T, nh, hd));
     lb_tensor *k = lb_reshape(ctx, lb_slice(ctx, qkv, 2, C, C), LB_SHAPE(B, T, nh, hd));
     lb_tensor *v = lb_reshape(ctx, lb_slice(ctx, qkv, 2, 2 * C, C), LB_SHAPE(B, T, nh, hd));
@@ -46,14 +30,14 @@ static lb_tensor *self_attention(lb_ctx *ctx, const lb_model *m, const lb_block 
 
     lb_tensor *a = lb_attention(ctx, q, k, v, pos0);     /* (B, T, nh, hd) */
     a = lb_reshape(ctx, a, LB_SHAPE(B, T, C));
-    return block_linear(ctx, b, LB_LIN_O, a, b->wo, b->bo);              /* (B, T, C) */
+    return lb_block_linear(ctx, b, LB_LIN_O, a, b->wo, b->bo);              /* (B, T, C) */
 }
 
 static lb_tensor *mlp(lb_ctx *ctx, const lb_model *m, const lb_block *b, lb_tensor *h /* (B, T, C) */)
 {
-    lb_tensor *u = block_linear(ctx, b, LB_LIN_UP, h, b->w_up, b->b_up);  /* (B, T, I) c_fc */
+    lb_tensor *u = lb_block_linear(ctx, b, LB_LIN_UP, h, b->w_up, b->b_up);  /* (B, T, I) c_fc */
     u = lb_gelu(ctx, u, m->cfg.gelu);
-    return block_linear(ctx, b, LB_LIN_DOWN, u, b->w_down, b->b_down);      /* (B, T, C) c_proj */
+    return lb_block_linear(ctx, b, LB_LIN_DOWN, u, b->w_down, b->b_down);      /* (B, T, C) c_proj */
 }
 
 lb_tensor *lb_gpt2_hidden(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_cache *kv, int64_t pos0)
@@ -69,7 +53,7 @@ lb_tensor *lb_gpt2_hidden(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_
     for (int64_t t = 0; t < T; t++) p[t] = (int32_t)(pos0 + t);
     if (m->device != LB_CPU) pos = lb_tensor_to(ctx, pos, m->device, LB_I32);
 
-    lb_tensor *x = lb_embedding(ctx, embed_table(ctx, m), ids);            /* (B, T, C) */
+    lb_tensor *x = lb_embedding(ctx, lb_model_embed_table(ctx, m), ids);            /* (B, T, C) */
     lb_tensor *pe = lb_embedding(ctx, m->pos_emb, pos);           /* (1, T, C) */
     x = lb_add(ctx, x, lb_reshape(ctx, pe, LB_SHAPE(T, C)));      /* broadcast over B */
     for (int64_t i = 0; i < c->n_layers; i++) {

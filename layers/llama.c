@@ -16,23 +16,7 @@
  * the whole context, which equals it for contexts up to the window.
  */
 #include "layers/model_internal.h"
-#include "quant/fakequant.h" /* the fake-quant ops (autograd/ops_quant.c) */
 
-/* block_linear: linear `id` of block b on x, through the block's fake
- * quantizers when it has them (QAT / PTQ runs). */
-static lb_tensor *block_linear(lb_ctx *ctx, const lb_block *b, lb_linear_id id, lb_tensor *x, lb_tensor *w,
-                               lb_tensor *bias)
-{
-    if (b->aquant[id]) x = lb_fake_quant_act(ctx, x, b->aquant[id]);
-    if (b->wquant[id]) w = lb_fake_quant_weight(ctx, w, b->wquant[id]);
-    return lb_linear(ctx, x, w, bias);
-}
-
-/* embed_table: the token embedding as the forward reads it. */
-static lb_tensor *embed_table(lb_ctx *ctx, const lb_model *m)
-{
-    return m->emb_quant ? lb_fake_quant_weight(ctx, m->tok_emb, m->emb_quant) : m->tok_emb;
-}
 
 static lb_tensor *self_attention(lb_ctx *ctx, const lb_model *m, const lb_block *b, int layer,
                                  lb_tensor *h /* (B, T, C) */, lb_kv_cache *kv, int64_t pos0)
@@ -41,9 +25,9 @@ static lb_tensor *self_attention(lb_ctx *ctx, const lb_model *m, const lb_block 
     int64_t B = h->shape[0], T = h->shape[1];
     int64_t nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim;
 
-    lb_tensor *q = block_linear(ctx, b, LB_LIN_Q, h, b->wq, b->bq);      /* (B, T, nh*hd) */
-    lb_tensor *k = block_linear(ctx, b, LB_LIN_K, h, b->wk, b->bk);      /* (B, T, nkv*hd) */
-    lb_tensor *v = block_linear(ctx, b, LB_LIN_V, h, b->wv, b->bv);      /* (B, T, nkv*hd) */
+    lb_tensor *q = lb_block_linear(ctx, b, LB_LIN_Q, h, b->wq, b->bq);      /* (B, T, nh*hd) */
+    lb_tensor *k = lb_block_linear(ctx, b, LB_LIN_K, h, b->wk, b->bk);      /* (B, T, nkv*hd) */
+    lb_tensor *v = lb_block_linear(ctx, b, LB_LIN_V, h, b->wv, b->bv);      /* (B, T, nkv*hd) */
     q = lb_reshape(ctx, q, LB_SHAPE(B, T, nh, hd));      /* (B, T, nh, hd) */
     k = lb_reshape(ctx, k, LB_SHAPE(B, T, nkv, hd));     /* (B, T, nkv, hd) */
     v = lb_reshape(ctx, v, LB_SHAPE(B, T, nkv, hd));
@@ -53,15 +37,15 @@ static lb_tensor *self_attention(lb_ctx *ctx, const lb_model *m, const lb_block 
 
     lb_tensor *a = lb_attention(ctx, q, k, v, pos0);     /* (B, T, nh, hd) */
     a = lb_reshape(ctx, a, LB_SHAPE(B, T, nh * hd));
-    return block_linear(ctx, b, LB_LIN_O, a, b->wo, b->bo);              /* (B, T, C) */
+    return lb_block_linear(ctx, b, LB_LIN_O, a, b->wo, b->bo);              /* (B, T, C) */
 }
 
 static lb_tensor *mlp(lb_ctx *ctx, const lb_block *b, lb_tensor *h /* (B, T, C) */)
 {
-    lb_tensor *gate = block_linear(ctx, b, LB_LIN_GATE, h, b->w_gate, b->b_gate); /* (B, T, I) */
-    lb_tensor *up = block_linear(ctx, b, LB_LIN_UP, h, b->w_up, b->b_up); /* (B, T, I) */
+    lb_tensor *gate = lb_block_linear(ctx, b, LB_LIN_GATE, h, b->w_gate, b->b_gate); /* (B, T, I) */
+    lb_tensor *up = lb_block_linear(ctx, b, LB_LIN_UP, h, b->w_up, b->b_up); /* (B, T, I) */
     lb_tensor *act = lb_swiglu(ctx, gate, up);                 /* silu(gate) * up */
-    return block_linear(ctx, b, LB_LIN_DOWN, act, b->w_down, b->b_down);          /* (B, T, C) */
+    return lb_block_linear(ctx, b, LB_LIN_DOWN, act, b->w_down, b->b_down);          /* (B, T, C) */
 }
 
 lb_tensor *lb_llama_hidden(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_cache *kv, int64_t pos0)
@@ -69,7 +53,7 @@ lb_tensor *lb_llama_hidden(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv
     const lb_model_config *c = &m->cfg;
     float eps = (float)c->norm_eps;
 
-    lb_tensor *x = lb_embedding(ctx, embed_table(ctx, m), ids); /* (B, T, C) */
+    lb_tensor *x = lb_embedding(ctx, lb_model_embed_table(ctx, m), ids); /* (B, T, C) */
     if (c->n_layers == 0) return lb_rmsnorm(ctx, x, m->norm_w, eps);
     /* each residual add is fused with the norm that follows it:
      * h = rmsnorm(x = x + sublayer(h)) */

@@ -13,6 +13,7 @@
 
 #include "kernels/cuda/cuda.h"
 #include "layers/model_internal.h"
+#include "quant/fakequant.h" /* the fake-quant ops (autograd/ops_quant.c) */
 
 /* ---- the parameter table ---------------------------------------------------- */
 
@@ -235,6 +236,19 @@ void lb_model_free(lb_model *m)
 }
 
 /* ---- forward ---------------------------------------------------------------- */
+
+lb_tensor *lb_block_linear(lb_ctx *ctx, const lb_block *b, lb_linear_id id, lb_tensor *x, lb_tensor *w,
+                           lb_tensor *bias)
+{
+    if (b->aquant[id]) x = lb_fake_quant_act(ctx, x, b->aquant[id]);
+    if (b->wquant[id]) w = lb_fake_quant_weight(ctx, w, b->wquant[id]);
+    return lb_linear(ctx, x, w, bias);
+}
+
+lb_tensor *lb_model_embed_table(lb_ctx *ctx, const lb_model *m)
+{
+    return m->emb_quant ? lb_fake_quant_weight(ctx, m->tok_emb, m->emb_quant) : m->tok_emb;
+}
 
 lb_tensor *lb_model_hidden(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_cache *kv)
 {

@@ -53,6 +53,15 @@ uint64_t lb_init_stream_state(uint64_t seed, const char *name);
 /* The families' forward passes up to and including the final norm:
  * ids (B, T) i32 -> (B, T, C). Positions start at pos0 (kv->len with a
  * cache); they do not advance kv->len (lb_model_hidden does). */
+/* lb_block_linear: linear `id` of block b on x (y = x·Wᵀ + bias), through
+ * the block's fake quantizers when it has them (QAT / PTQ runs). */
+lb_tensor *lb_block_linear(lb_ctx *ctx, const lb_block *b, lb_linear_id id, lb_tensor *x, lb_tensor *w,
+                           lb_tensor *bias);
+
+/* lb_model_embed_table: the token embedding as the forward reads it
+ * (fake-quantized when the run quantizes embeddings). */
+lb_tensor *lb_model_embed_table(lb_ctx *ctx, const lb_model *m);
+
 lb_tensor *lb_llama_hidden(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_cache *kv, int64_t pos0);
 lb_tensor *lb_gpt2_hidden(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_cache *kv, int64_t pos0);
 

@@ -26,6 +26,7 @@
 #include "layers/fileio.h"
 #include "layers/model.h"
 #include "train/cli/commands.h"
+#include "train/cli/common.h"
 #include "train/cli/presets.h"
 
 typedef struct init_opts {
@@ -284,16 +285,7 @@ int lb_cmd_init(int argc, char **argv)
         st = lb_errorf(LB_ERR_OOM, "out of memory");
         return lb_cli_error(&st);
     }
-    for (int i = 0; i < argc; i++) {
-        if (!strncmp(argv[i], "--config=", 9)) spec = argv[i] + 9;
-        else if (!strcmp(argv[i], "--config")) {
-            if (i + 1 >= argc) {
-                st = lb_errorf(LB_ERR_ARG, "init: --config needs a preset name or a config.json file");
-                break;
-            }
-            spec = argv[++i];
-        } else rest[nrest++] = argv[i];
-    }
+    st = lb_cli_take_config("init", argc, argv, &spec, rest, &nrest);
     bool help = false;
     if (!lb_failed(&st)) st = lb_flags_parse(&cmd, nrest, rest, &help);
     if (!lb_failed(&st) && help) {

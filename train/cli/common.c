@@ -80,3 +80,19 @@ lb_status lb_cli_load_model(lb_ctx *ctx, const char *path, const char *tokenizer
     }
     return lb_ok();
 }
+
+lb_status lb_cli_take_config(const char *cmd, int argc, char **argv, const char **spec, char **rest,
+                             int *nrest)
+{
+    *spec = NULL;
+    *nrest = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strncmp(argv[i], "--config=", 9)) *spec = argv[i] + 9;
+        else if (!strcmp(argv[i], "--config")) {
+            if (i + 1 >= argc)
+                return lb_errorf(LB_ERR_ARG, "%s: --config needs a preset name or a config.json file", cmd);
+            *spec = argv[++i];
+        } else rest[(*nrest)++] = argv[i];
+    }
+    return lb_ok();
+}

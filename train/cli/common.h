@@ -21,4 +21,12 @@ lb_status lb_cli_ctx_init(lb_ctx *ctx, const char *device, int64_t threads);
 lb_status lb_cli_load_model(lb_ctx *ctx, const char *path, const char *tokenizer, lb_model *m,
                             lb_tokenizer **tok, bool quiet);
 
+/* lb_cli_take_config: for commands whose --config names a model (a preset
+ * or a config.json: init, bench) rather than a flags file: takes `--config X`
+ * or `--config=X` out of argv[0..argc) into *spec (NULL when absent) and
+ * copies the other arguments, in order, into rest (room for argc) and
+ * *nrest. A --config without a value is an error naming `cmd`. */
+lb_status lb_cli_take_config(const char *cmd, int argc, char **argv, const char **spec, char **rest,
+                             int *nrest);
+
 #endif
