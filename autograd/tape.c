@@ -15,7 +15,8 @@ static void prof_mark(lb_ctx *ctx, const char *dir, const char *op, const lb_ten
     char label[LB_PROF_LABEL], a[48] = "", b[48];
     if (in) lb_tensor_shape_str(in, a, sizeof a);   /* NULL: an op without inputs */
     lb_tensor_shape_str(out, b, sizeof b);
-    snprintf(label, sizeof label, "%s %s %s -> %s", dir, op, a, b);
+    if (snprintf(label, sizeof label, "%s %s %s -> %s", dir, op, a, b) >= (int)sizeof label)
+        label[sizeof label - 1] = '\0';   /* a cut label still names the op */
     lb_cuda_prof_mark(ctx, label);
 }
 
