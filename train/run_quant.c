@@ -390,3 +390,35 @@ lb_status lb_run_model_load(lb_model *m, const char *path)
     if (lb_failed(&st)) lb_model_free(m);
     return st;
 }
+
+/* w <- w^ of quantizer q, through the forward's own numbers. */
+static void bake(lb_tensor *w, const lb_quantizer *q)
+{
+    LB_CHECKF(w->device == LB_CPU && w->dtype == LB_F32, "lb_run_bake_weights: %s is not a CPU f32 weight", q->name);
+    size_t n_s = (size_t)q->rows * (size_t)q->n_groups;
+    float *s = malloc(n_s * sizeof *s), *z = malloc(n_s * sizeof *z);
+    float *out = malloc((size_t)lb_tensor_numel(w) * sizeof *out);
+    LB_CHECKF(s && z && out, "out of memory baking %s", q->name);
+    lb_quantizer_run(q, w->data, s, z, out, NULL);
+    memcpy(w->data, out, (size_t)lb_tensor_numel(w) * sizeof *out);
+    free(s);
+    free(z);
+    free(out);
+}
+
+void lb_run_bake_weights(lb_model *m)
+{
+    for (int64_t i = 0; i < m->cfg.n_layers; i++) {
+        lb_block *b = &m->blocks[i];
+        for (int id = 0; id < LB_LIN_COUNT; id++) {
+            if (!b->wquant[id]) continue;
+            bake(lb_block_linear_weight(b, (lb_linear_id)id), b->wquant[id]);
+            b->wquant[id] = NULL;   /* still owned (and freed) through m->quant */
+        }
+    }
+    /* a tied head reads the raw table: keep the embedding's quantizer then */
+    if (m->emb_quant && m->lm_head != m->tok_emb) {
+        bake(m->tok_emb, m->emb_quant);
+        m->emb_quant = NULL;
+    }
+}

@@ -74,4 +74,14 @@ lb_status lb_run_load_quantizers(lb_model *m, const char *run_dir);
  * quantized. On failure nothing is left allocated. */
 lb_status lb_run_model_load(lb_model *m, const char *path);
 
+/* lb_run_bake_weights: for inference only (eval, generate): replaces each
+ * fake-quantized weight of m (CPU, f32) by its fake-quantized values,
+ * computed once by the forward's own function (lb_quantizer_run), and
+ * detaches that weight quantizer, so the forward stops re-quantizing every
+ * weight on every call (per generated token). Exact: with the weights fixed
+ * the forward would compute the same w^ each time. Activation quantizers
+ * stay, and so does a quantized embedding whose table the head shares. Call before lb_model_to; not for training (the master weights are
+ * overwritten). */
+void lb_run_bake_weights(lb_model *m);
+
 #endif

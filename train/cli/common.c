@@ -41,6 +41,10 @@ lb_status lb_cli_load_model(lb_ctx *ctx, const char *path, const char *tokenizer
     if (!S_ISDIR(sb.st_mode))
         return lb_errorf(LB_ERR_UNSUPPORTED, "--model %s: expected an HF model directory", path);
     LB_TRY(lb_run_model_load(m, path)); /* an HF dir, or a run dir with its quantizers */
+    /* eval/generate on the CPU: the weights are fixed, so quantize them once
+     * instead of on every forward (per generated token). The GPU keeps its
+     * fused fake-quant pass, whose output is the same bf16(w^). */
+    if (ctx->device == LB_CPU) lb_run_bake_weights(m);
     if (tok) {
         char buf[4096];
         const char *tp = tokenizer;
