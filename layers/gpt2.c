@@ -9,9 +9,14 @@
  *     x = x + c_proj(gelu(c_fc(ln_2(x))))                   gelu_new = tanh form
  *   return ln_f(x)                                          (B, T, C)
  *
+ * With ctx->recompute (and no KV cache) each layer runs through
+ * lb_checkpoint (autograd/recompute.h) as one segment x -> x: only the
+ * residual stream between layers lives until backward reruns the layer.
+ *
  * Weights are in nn.Linear layout (the Conv1D [in, out] tensors were
  * transposed at load); the head is the tied wte (model.c applies it).
  */
+#include "autograd/recompute.h"
 #include "layers/model_internal.h"
 
 
@@ -40,6 +45,28 @@ static lb_tensor *mlp(lb_ctx *ctx, const lb_model *m, const lb_block *b, lb_tens
     return lb_block_linear(ctx, b, LB_LIN_DOWN, u, b->w_down, b->b_down);      /* (B, T, C) c_proj */
 }
 
+typedef struct block_args {
+    const lb_model *m;
+    int layer;
+    int64_t pos0;
+    lb_kv_cache *kv;
+} block_args;
+
+/* block: layer `layer` on in[0] = x (B, T, C), giving out[0] = x'; in and
+ * out may be one array. An lb_checkpoint_fn (ctx->recompute). */
+static void block(lb_ctx *ctx, const void *closure, lb_tensor *const *in, lb_tensor **out)
+{
+    const block_args *a = closure;
+    const lb_model *m = a->m;
+    const lb_block *b = &m->blocks[a->layer];
+    float eps = (float)m->cfg.norm_eps;
+    lb_tensor *x = in[0];
+    lb_tensor *h = lb_layernorm(ctx, x, b->attn_norm, b->ln1_b, eps);
+    x = lb_add(ctx, x, self_attention(ctx, m, b, a->layer, h, a->kv, a->pos0));
+    h = lb_layernorm(ctx, x, b->mlp_norm, b->ln2_b, eps);
+    out[0] = lb_add(ctx, x, mlp(ctx, m, b, h));
+}
+
 lb_tensor *lb_gpt2_hidden(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_cache *kv, int64_t pos0)
 {
     const lb_model_config *c = &m->cfg;
@@ -53,15 +80,13 @@ lb_tensor *lb_gpt2_hidden(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_
     for (int64_t t = 0; t < T; t++) p[t] = (int32_t)(pos0 + t);
     if (m->device != LB_CPU) pos = lb_tensor_to(ctx, pos, m->device, LB_I32);
 
-    lb_tensor *x = lb_embedding(ctx, lb_model_embed_table(ctx, m), ids);            /* (B, T, C) */
+    lb_tensor *x = lb_model_embed(ctx, m, ids);            /* (B, T, C) */
     lb_tensor *pe = lb_embedding(ctx, m->pos_emb, pos);           /* (1, T, C) */
     x = lb_add(ctx, x, lb_reshape(ctx, pe, LB_SHAPE(T, C)));      /* broadcast over B */
     for (int64_t i = 0; i < c->n_layers; i++) {
-        const lb_block *b = &m->blocks[i];
-        lb_tensor *h = lb_layernorm(ctx, x, b->attn_norm, b->ln1_b, eps);
-        x = lb_add(ctx, x, self_attention(ctx, m, b, (int)i, h, kv, pos0));
-        h = lb_layernorm(ctx, x, b->mlp_norm, b->ln2_b, eps);
-        x = lb_add(ctx, x, mlp(ctx, m, b, h));
+        block_args a = {m, (int)i, pos0, kv};
+        if (ctx->recompute && !kv) lb_checkpoint(ctx, block, &a, sizeof a, &x, 1, &x, 1);
+        else block(ctx, &a, &x, &x);
     }
     return lb_layernorm(ctx, x, m->norm_w, m->norm_b, eps);      /* (B, T, C) */
 }

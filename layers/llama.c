@@ -11,10 +11,15 @@
  *     x = x + down(silu(gate(rmsnorm(x))) * up(rmsnorm(x)))
  *   return rmsnorm(x)                                       (B, T, C)
  *
+ * With ctx->recompute (and no KV cache) each layer runs through
+ * lb_checkpoint (autograd/recompute.h) as one segment from (x, h) to the
+ * next (x, h): only those live until backward reruns the layer.
+ *
  * The LM head is applied by lb_model_forward (model.c). Sliding-window
  * attention (mistral's sliding_window) is not modelled: lowbit attends over
  * the whole context, which equals it for contexts up to the window.
  */
+#include "autograd/recompute.h"
 #include "layers/model_internal.h"
 
 
@@ -48,21 +53,44 @@ static lb_tensor *mlp(lb_ctx *ctx, const lb_block *b, lb_tensor *h /* (B, T, C) 
     return lb_block_linear(ctx, b, LB_LIN_DOWN, act, b->w_down, b->b_down);          /* (B, T, C) */
 }
 
+typedef struct block_args {
+    const lb_model *m;
+    int layer;
+    int64_t pos0;
+    lb_kv_cache *kv;
+} block_args;
+
+/* block: layer `layer` on in = (x, h = its input norm of x), both (B, T, C),
+ * giving out = (x', the next norm of x'); in and out may be one array. An
+ * lb_checkpoint_fn (ctx->recompute). */
+static void block(lb_ctx *ctx, const void *closure, lb_tensor *const *in, lb_tensor **out)
+{
+    const block_args *a = closure;
+    const lb_model *m = a->m;
+    const lb_block *b = &m->blocks[a->layer];
+    float eps = (float)m->cfg.norm_eps;
+    lb_tensor *x = in[0], *h = in[1];
+    lb_tensor *next_norm = a->layer + 1 < m->cfg.n_layers ? m->blocks[a->layer + 1].attn_norm : m->norm_w;
+    h = lb_add_rmsnorm(ctx, x, self_attention(ctx, m, b, a->layer, h, a->kv, a->pos0), b->mlp_norm, eps, &x);
+    h = lb_add_rmsnorm(ctx, x, mlp(ctx, b, h), next_norm, eps, &x);
+    out[0] = x;
+    out[1] = h;
+}
+
 lb_tensor *lb_llama_hidden(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_cache *kv, int64_t pos0)
 {
     const lb_model_config *c = &m->cfg;
     float eps = (float)c->norm_eps;
 
-    lb_tensor *x = lb_embedding(ctx, lb_model_embed_table(ctx, m), ids); /* (B, T, C) */
+    lb_tensor *x = lb_model_embed(ctx, m, ids); /* (B, T, C) */
     if (c->n_layers == 0) return lb_rmsnorm(ctx, x, m->norm_w, eps);
     /* each residual add is fused with the norm that follows it:
      * h = rmsnorm(x = x + sublayer(h)) */
-    lb_tensor *h = lb_rmsnorm(ctx, x, m->blocks[0].attn_norm, eps);
+    lb_tensor *io[2] = {x, lb_rmsnorm(ctx, x, m->blocks[0].attn_norm, eps)};
     for (int64_t i = 0; i < c->n_layers; i++) {
-        const lb_block *b = &m->blocks[i];
-        lb_tensor *next_norm = i + 1 < c->n_layers ? m->blocks[i + 1].attn_norm : m->norm_w;
-        h = lb_add_rmsnorm(ctx, x, self_attention(ctx, m, b, (int)i, h, kv, pos0), b->mlp_norm, eps, &x);
-        h = lb_add_rmsnorm(ctx, x, mlp(ctx, b, h), next_norm, eps, &x);
+        block_args a = {m, (int)i, pos0, kv};
+        if (ctx->recompute && !kv) lb_checkpoint(ctx, block, &a, sizeof a, io, 2, io, 2);
+        else block(ctx, &a, io, io);
     }
-    return h; /* (B, T, C): the final norm of the last residual sum */
+    return io[1]; /* (B, T, C): the final norm of the last residual sum */
 }

@@ -185,13 +185,15 @@ lb_status lb_model_finish(lb_model *m, const lb_param_spec *specs, int n)
     m->param_names = calloc((size_t)n, sizeof *m->param_names);
     if (!m->params || !m->param_names) goto oom;
     for (int i = 0; i < n; i++) {
+        if (!*specs[i].slot) continue; /* a packed weight (lb_model_build) */
         char *name = strdup(specs[i].name);
         if (!name) goto oom;
-        m->param_names[i] = name;
-        m->params[i] = *specs[i].slot;
-        m->params[i]->name = name;
-        m->params[i]->requires_grad = true;
-        m->n_params = i + 1;
+        int k = m->n_params;
+        m->param_names[k] = name;
+        m->params[k] = *specs[i].slot;
+        m->params[k]->name = name;
+        m->params[k]->requires_grad = true;
+        m->n_params = k + 1;
     }
     if (m->cfg.tie_embeddings) m->lm_head = m->tok_emb;
     if (m->cfg.arch == LB_ARCH_LLAMA) {
@@ -204,6 +206,27 @@ oom:
     return lb_errorf(LB_ERR_OOM, "out of memory setting up the model's parameter table");
 }
 
+lb_status lb_model_build(lb_model *m, const lb_model_config *cfg, lb_param_fill_fn fill, void *ud)
+{
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    LB_TRY(lb_config_validate(cfg, "model config"));
+    int n = 0;
+    lb_param_spec *specs = lb_model_param_specs(m, &n);
+    if (!specs) return lb_errorf(LB_ERR_OOM, "out of memory setting up the model");
+    lb_status st = lb_ok();
+    for (int i = 0; i < n && !lb_failed(&st); i++) {
+        st = fill(ud, specs[i].name, specs[i].ndim, specs[i].shape, specs[i].slot);
+        if (!lb_failed(&st) && !*specs[i].slot && specs[i].ndim != 2)
+            st = lb_errorf(LB_ERR_ARG, "%s: a 1-D parameter cannot be packed", specs[i].name);
+    }
+    if (!lb_failed(&st)) st = lb_model_finish(m, specs, n);
+    if (lb_failed(&st)) lb_model_free_partial(m, specs, n);
+    else m->device = LB_CPU;
+    free(specs);
+    return st;
+}
+
 static void free_names(lb_model *m)
 {
     if (m->param_names)
@@ -213,8 +236,20 @@ static void free_names(lb_model *m)
     free(m->inv_freq);
 }
 
+/* free_packed: the packed weights of m (a GGUF / GPTQ load) */
+static void free_packed(lb_model *m)
+{
+    const lb_packed_ops *ops = m->packed_ops;
+    if (!ops) return;
+    for (int64_t i = 0; m->blocks && i < m->cfg.n_layers; i++)
+        for (int id = 0; id < LB_LIN_COUNT; id++) ops->free(m->blocks[i].wpacked[id]);
+    if (m->head_packed != m->emb_packed) ops->free(m->head_packed);
+    ops->free(m->emb_packed);
+}
+
 void lb_model_free_partial(lb_model *m, const lb_param_spec *specs, int n)
 {
+    free_packed(m);
     for (int i = 0; i < n; i++) {
         lb_tensor_free(*specs[i].slot);
         *specs[i].slot = NULL;
@@ -228,6 +263,7 @@ void lb_model_free(lb_model *m)
 {
     if (!m) return;
     if (m->quant_free) m->quant_free(m->quant); /* attached quantizers (QAT / PTQ runs) */
+    free_packed(m);
     for (int i = 0; i < m->n_params; i++) lb_tensor_free(m->params[i]);
     if (m->plan) lb_cuda_free_ptr(m->plan); /* the device plan the tensors pointed into */
     free_names(m);
@@ -237,17 +273,65 @@ void lb_model_free(lb_model *m)
 
 /* ---- forward ---------------------------------------------------------------- */
 
+/* the dtype a decoded packed weight takes on x's device: f32 on the CPU
+ * (the spec), bf16 on CUDA (what the GEMMs read) */
+static lb_dtype packed_dtype(lb_device dev) { return dev == LB_CUDA ? LB_BF16 : LB_F32; }
+
 lb_tensor *lb_block_linear(lb_ctx *ctx, const lb_block *b, lb_linear_id id, lb_tensor *x, lb_tensor *w,
                            lb_tensor *bias)
 {
     if (b->aquant[id]) x = lb_fake_quant_act(ctx, x, b->aquant[id]);
-    if (b->wquant[id]) w = lb_fake_quant_weight(ctx, w, b->wquant[id]);
+    if (b->wpacked[id]) {
+        const struct lb_packed *p = b->wpacked[id];
+        w = b->packed_ops->rows(ctx, p, 0, -1, packed_dtype(x->device)); /* (out, in), step memory */
+    } else if (b->wquant[id]) {
+        w = lb_fake_quant_weight(ctx, w, b->wquant[id]);
+    }
     return lb_linear(ctx, x, w, bias);
 }
 
-lb_tensor *lb_model_embed_table(lb_ctx *ctx, const lb_model *m)
+lb_tensor *lb_model_embed(lb_ctx *ctx, const lb_model *m, lb_tensor *ids)
 {
-    return m->emb_quant ? lb_fake_quant_weight(ctx, m->tok_emb, m->emb_quant) : m->tok_emb;
+    if (m->emb_packed) {
+        int64_t B = ids->shape[0], T = ids->shape[1];
+        /* only the rows the tokens need are decoded: (B*T, C) */
+        lb_tensor *rows = m->packed_ops->gather(ctx, m->emb_packed, ids, packed_dtype(m->device));
+        return lb_reshape(ctx, rows, LB_SHAPE(B, T, m->cfg.hidden_size)); /* (B, T, C) */
+    }
+    lb_tensor *table = m->emb_quant ? lb_fake_quant_weight(ctx, m->tok_emb, m->emb_quant) : m->tok_emb;
+    return lb_embedding(ctx, table, ids); /* (B, T, C) */
+}
+
+lb_tensor *lb_model_head_weight(lb_ctx *ctx, const lb_model *m)
+{
+    if (m->head_packed)
+        return m->packed_ops->rows(ctx, m->head_packed, 0, -1, packed_dtype(m->device)); /* (V, C) */
+    return m->lm_head;
+}
+
+lb_status lb_model_packed_to(lb_ctx *ctx, lb_model *m, lb_device dev)
+{
+    const lb_packed_ops *ops = m->packed_ops;
+    if (!ops) return lb_ok();
+    for (int64_t i = 0; i < m->cfg.n_layers; i++)
+        for (int id = 0; id < LB_LIN_COUNT; id++)
+            if (m->blocks[i].wpacked[id]) LB_TRY(ops->to(ctx, m->blocks[i].wpacked[id], dev));
+    if (m->emb_packed) LB_TRY(ops->to(ctx, m->emb_packed, dev));
+    if (m->head_packed && m->head_packed != m->emb_packed) LB_TRY(ops->to(ctx, m->head_packed, dev));
+    return lb_ok();
+}
+
+size_t lb_model_packed_bytes(const lb_model *m)
+{
+    const lb_packed_ops *ops = m->packed_ops;
+    size_t n = 0;
+    if (!ops) return 0;
+    for (int64_t i = 0; i < m->cfg.n_layers; i++)
+        for (int id = 0; id < LB_LIN_COUNT; id++)
+            if (m->blocks[i].wpacked[id]) n += ops->bytes(m->blocks[i].wpacked[id]);
+    if (m->emb_packed) n += ops->bytes(m->emb_packed);
+    if (m->head_packed && m->head_packed != m->emb_packed) n += ops->bytes(m->head_packed);
+    return n;
 }
 
 lb_tensor *lb_model_hidden(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_cache *kv)
@@ -270,6 +354,6 @@ lb_tensor *lb_model_hidden(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv
 
 lb_tensor *lb_model_forward(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_cache *kv)
 {
-    lb_tensor *h = lb_model_hidden(ctx, m, ids, kv); /* (B, T, C) */
-    return lb_linear(ctx, h, m->lm_head, NULL);      /* (B, T, V) */
+    lb_tensor *h = lb_model_hidden(ctx, m, ids, kv);                /* (B, T, C) */
+    return lb_linear(ctx, h, lb_model_head_weight(ctx, m), NULL);   /* (B, T, V) */
 }

@@ -12,6 +12,20 @@
 #include "layers/config.h"
 
 struct lb_quantizer;   /* quant/quantizer.h */
+struct lb_packed;      /* quant/packed.h: a low-bit matrix kept packed (GGUF, GPTQ loads) */
+
+/* How the forward decodes packed weights. The low-bit loader (quant/) sets
+ * it, so layers/ calls no quant/ code directly. */
+typedef struct lb_packed_ops {
+    /* rows [r0, r0 + n) of p (n = -1: all rows) as a (n, cols) step tensor
+     * of dtype dt (f32 on the CPU; bf16 or f32 on CUDA) on p's device */
+    lb_tensor *(*rows)(lb_ctx *ctx, const struct lb_packed *p, int64_t r0, int64_t n, lb_dtype dt);
+    /* rows ids[0..n) (i32, on p's device or the CPU) as (n, cols), for the embedding lookup */
+    lb_tensor *(*gather)(lb_ctx *ctx, const struct lb_packed *p, const lb_tensor *ids, lb_dtype dt);
+    lb_status (*to)(lb_ctx *ctx, struct lb_packed *p, lb_device dev);
+    size_t (*bytes)(const struct lb_packed *p);
+    void (*free)(struct lb_packed *p);
+} lb_packed_ops;
 
 /* The linears of a block, indexing its per-linear quantizers. Llama uses
  * Q, K, V, O, GATE, UP, DOWN; GPT-2 uses QKV (c_attn), O (c_proj), UP
@@ -37,6 +51,12 @@ typedef struct lb_block {
      * lb_fake_quant_act(x, aquant[id]) as its input. Borrowed from m->quant. */
     struct lb_quantizer *wquant[LB_LIN_COUNT];
     struct lb_quantizer *aquant[LB_LIN_COUNT];
+    /* packed low-bit weights (a model loaded from a GGUF file or a GPTQ dir):
+     * where wpacked[id] is set the linear's weight tensor is NULL and the
+     * forward decodes wpacked[id] (packed_ops, borrowed from the model) into
+     * step memory each time it runs. Owned by the model. */
+    struct lb_packed *wpacked[LB_LIN_COUNT];
+    const lb_packed_ops *packed_ops;
 } lb_block;
 
 /* lb_block_linear_weight: the weight of linear `id` of block b, or NULL
@@ -70,6 +90,11 @@ typedef struct lb_model {
     /* moves the quantizers' state to the device the parameters just moved
      * to (lb_model_to_plan calls it last), or NULL */
     lb_status (*quant_to)(lb_ctx *ctx, struct lb_model *m, lb_device dev);
+    /* packed low-bit token embedding and head (tok_emb / lm_head NULL then;
+     * head_packed == emb_packed when tied); packed_ops decodes them and
+     * every block's wpacked. Owned by the model, freed by lb_model_free. */
+    struct lb_packed *emb_packed, *head_packed;
+    const lb_packed_ops *packed_ops;
     lb_tensor **params;            /* every distinct parameter, in HF state-dict order */
     const char **param_names;      /* HF tensor names (GPT-2: with "transformer.") */
     int n_params;
@@ -88,6 +113,20 @@ typedef struct lb_model {
  * error too (known buffers such as rotary_emb.inv_freq are skipped). On
  * failure nothing is left allocated. */
 lb_status lb_model_load(lb_model *m, const char *dir);
+
+/* lb_param_fill_fn: supplies parameter `name` (the HF tensor name) of
+ * lowbit's shape (ndim, shape: (out, in) for linears): sets *out to a new
+ * persistent CPU f32 tensor (lb_tensor_alloc) that the model then owns, or
+ * leaves it NULL for a weight the caller keeps packed. */
+typedef lb_status (*lb_param_fill_fn)(void *ud, const char *name, int ndim, const int64_t *shape,
+                                      lb_tensor **out);
+
+/* lb_model_build: a CPU model for cfg whose parameters come from `fill`, in
+ * the parameter table's order (the same names and shapes lb_model_load
+ * expects). Weights left NULL are the caller's to attach as packed
+ * (lb_block.wpacked, emb_packed, head_packed, packed_ops) afterwards; a NULL
+ * 1-D tensor is an error. On failure nothing is left allocated. */
+lb_status lb_model_build(lb_model *m, const lb_model_config *cfg, lb_param_fill_fn fill, void *ud);
 
 /* lb_model_init_random: allocates parameters for cfg and fills them as
  * transformers' _init_weights does (normal(0, std=0.02) for linears and
@@ -166,6 +205,18 @@ void lb_kv_cache_free(lb_kv_cache *kv);
  * values read back from a cache (generation runs with grad off). GPT-2 needs
  * kv->len + T <= n_positions. */
 lb_tensor *lb_model_forward(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_cache *kv);
+
+/* lb_model_head_weight: the LM head (V, C) as the forward reads it: m->lm_head,
+ * or the decoded packed head in step memory (bf16 on CUDA). Callers that
+ * apply the head in chunks decode it once with this. */
+lb_tensor *lb_model_head_weight(lb_ctx *ctx, const lb_model *m);
+
+/* lb_model_packed_to: moves every packed weight of m to `dev` (the loader
+ * of a packed model sets m->quant_to to it, so lb_model_to_plan moves them). */
+lb_status lb_model_packed_to(lb_ctx *ctx, lb_model *m, lb_device dev);
+
+/* lb_model_packed_bytes: bytes the packed weights of m hold (0 for none). */
+size_t lb_model_packed_bytes(const lb_model *m);
 
 /* lb_model_hidden: like lb_model_forward but returns the final-norm hidden
  * states (B, T, C), for callers that apply the head in chunks. */

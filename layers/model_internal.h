@@ -54,13 +54,17 @@ uint64_t lb_init_stream_state(uint64_t seed, const char *name);
  * ids (B, T) i32 -> (B, T, C). Positions start at pos0 (kv->len with a
  * cache); they do not advance kv->len (lb_model_hidden does). */
 /* lb_block_linear: linear `id` of block b on x (y = x·Wᵀ + bias), through
- * the block's fake quantizers when it has them (QAT / PTQ runs). */
+ * the block's fake quantizers when it has them (QAT / PTQ runs), or with
+ * its packed weight decoded (rows = -1 in packed_ops->rows: all rows) when
+ * the model was loaded from a low-bit file. */
 lb_tensor *lb_block_linear(lb_ctx *ctx, const lb_block *b, lb_linear_id id, lb_tensor *x, lb_tensor *w,
                            lb_tensor *bias);
 
-/* lb_model_embed_table: the token embedding as the forward reads it
- * (fake-quantized when the run quantizes embeddings). */
-lb_tensor *lb_model_embed_table(lb_ctx *ctx, const lb_model *m);
+/* lb_model_embed: the token embeddings of ids (B, T) -> (B, T, C): a lookup
+ * in the table as the forward reads it (fake-quantized when the run
+ * quantizes embeddings), or just the needed rows decoded from a packed
+ * table. */
+lb_tensor *lb_model_embed(lb_ctx *ctx, const lb_model *m, lb_tensor *ids);
 
 lb_tensor *lb_llama_hidden(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_cache *kv, int64_t pos0);
 lb_tensor *lb_gpt2_hidden(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_cache *kv, int64_t pos0);

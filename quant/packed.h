@@ -69,9 +69,24 @@ typedef struct lb_packed {
  * differentiable (no tape node): a packed model is for inference. */
 lb_tensor *lb_packed_dequant(lb_ctx *ctx, const lb_packed *p, lb_dtype dt);
 
-/* lb_packed_dequant_rows: rows [r0, r0 + n) only, (n, cols) — the embedding
- * lookup decodes just the rows its tokens need. Same contract otherwise. */
+/* lb_packed_dequant_rows: rows [r0, r0 + n) only, (n, cols); n = -1 means
+ * every row from r0. Same contract otherwise. */
 lb_tensor *lb_packed_dequant_rows(lb_ctx *ctx, const lb_packed *p, int64_t r0, int64_t n, lb_dtype dt);
+
+/* lb_packed_gather: rows ids[0..n) of p (ids: i32 of any shape, n = its
+ * numel, on the CPU or p's device; each in [0, rows)) as (n, cols) in step
+ * memory, dtype dt as above — the embedding lookup of a packed table. */
+lb_tensor *lb_packed_gather(lb_ctx *ctx, const lb_packed *p, const lb_tensor *ids, lb_dtype dt);
+
+/* lb_packed_new_ggml: a CPU lb_packed of ggml type `ggml_type` (FORMATS
+ * §5.2; one the decoders know: lb_ggml_type_supported) for a (rows, cols)
+ * matrix, its data tensor allocated (rows * row_bytes bytes, not filled),
+ * or NULL when out of memory. cols must be a multiple of the block size. */
+lb_packed *lb_packed_new_ggml(int ggml_type, int64_t rows, int64_t cols);
+
+/* lb_packed_model_ops: the decoder table a packed lb_model uses
+ * (layers/model.h lb_packed_ops), dispatching on the kind. */
+const struct lb_packed_ops *lb_packed_model_ops(void);
 
 /* lb_packed_to: moves p's tensors to `dev` (a no-op when already there). */
 lb_status lb_packed_to(lb_ctx *ctx, lb_packed *p, lb_device dev);

@@ -65,13 +65,14 @@ static lb_status score_batch(lb_ctx *ctx, const lb_model *m, const lb_token_sour
 
     lb_tensor *h = lb_model_hidden(ctx, m, ids, NULL);              // (nb, T, C)
     h = lb_reshape(ctx, h, LB_SHAPE(nb * T, C));                    // (nb·T, C)
-    /* the head in row chunks of at most ~16M logits */
+    /* the head in row chunks of at most ~16M logits (a packed head is decoded once) */
+    lb_tensor *head = lb_model_head_weight(ctx, m);                // (V, C)
     int64_t rows = (16 << 20) / V;
     if (rows < 1) rows = 1;
     for (int64_t r = 0; r < nb * T; r += rows) {
         int64_t n = nb * T - r < rows ? nb * T - r : rows;
         lb_tensor *hc = n == nb * T ? h : lb_slice(ctx, h, 0, r, n);          // (n, C)
-        lb_tensor *logits = lb_linear(ctx, hc, m->lm_head, NULL);              // (n, V)
+        lb_tensor *logits = lb_linear(ctx, hc, head, NULL);                    // (n, V)
         lb_tensor *tc = lb_tensor_new(ctx, LB_I32, LB_SHAPE(n));                 // (n)
         memcpy(tc->data, tg + r, (size_t)n * sizeof *tg);
         if (logits->device != LB_CPU) tc = lb_tensor_to(ctx, tc, logits->device, LB_I32);

@@ -16,5 +16,6 @@ int lb_cmd_info(int argc, char **argv);
 int lb_cmd_train(int argc, char **argv);
 int lb_cmd_ptq(int argc, char **argv);
 int lb_cmd_bench(int argc, char **argv);
+int lb_cmd_export(int argc, char **argv);
 
 #endif

@@ -20,6 +20,7 @@ static const command k_commands[] = {
     {"info", lb_cmd_info, "describe a safetensors, HDF5 or model directory"},
     {"train", lb_cmd_train, "fine-tune or quantization-aware-train a model into a run directory"},
     {"ptq", lb_cmd_ptq, "post-training quantization (rtn) into a run directory"},
+    {"export", lb_cmd_export, "export a model as true low-bit files (GGUF)"},
     {"bench", lb_cmd_bench, "time training steps (forward, backward, AdamW) of a model shape"},
 };
 static const int k_n_commands = (int)(sizeof k_commands / sizeof k_commands[0]);

@@ -1,0 +1,108 @@
+/* cmd_export.c — `lowbit export`: a model as true low-bit files.
+ *
+ *   lowbit export --model RUN_DIR|HF_DIR --format gguf --type TYPE --out FILE.gguf [--name NAME] [--json]
+ *
+ * Loads the model on the CPU (a run dir with its quantizers attached, so a
+ * QAT/PTQ run exports exactly the codes it trained with), then hands it to
+ * the format's exporter in quant/ (quant/export.h): one function per
+ * format, chosen by the switch in export_run. Prints the file's size on
+ * disk and bits per weight once the exporter has read it back.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quant/export.h"
+#include "train/cli/commands.h"
+#include "train/run_quant.h"
+
+typedef struct export_opts {
+    const char *model, *format, *type, *out, *name, *tokenizer;
+    bool json, quiet;
+} export_opts;
+
+typedef enum export_format { EXPORT_GGUF } export_format;
+
+static lb_status parse_format(const char *f, export_format *out)
+{
+    if (f && !strcmp(f, "gguf")) {
+        *out = EXPORT_GGUF;
+        return lb_ok();
+    }
+    return lb_errorf(LB_ERR_ARG, "export: --format must be gguf, got '%s'", f ? f : "(none)");
+}
+
+static lb_status load_tokenizer(const export_opts *o, lb_tokenizer **tok)
+{
+    char buf[4096];
+    const char *tp = o->tokenizer;
+    if (!tp) {
+        snprintf(buf, sizeof buf, "%s/%stokenizer.json", o->model, lb_run_dir_detect(o->model, NULL) ? "model/" : "");
+        tp = buf;
+    }
+    lb_status st = lb_tokenizer_load(tp, tok);
+    if (lb_failed(&st) && !o->tokenizer) return lb_status_prefix(st, "%s has no usable tokenizer (pass --tokenizer)", o->model);
+    return st;
+}
+
+static lb_status export_run(const export_opts *o, lb_export_report *r)
+{
+    export_format fmt;
+    LB_TRY(parse_format(o->format, &fmt));
+    if (!o->model) return lb_errorf(LB_ERR_ARG, "export: --model is required (a run dir or an HF dir)");
+    if (!o->out) return lb_errorf(LB_ERR_ARG, "export: --out is required");
+    lb_model m;
+    LB_TRY(lb_run_model_load(&m, o->model)); /* a run dir comes with its quantizers */
+    lb_tokenizer *tok = NULL;
+    lb_status st = load_tokenizer(o, &tok);
+    if (!lb_failed(&st)) {
+        switch (fmt) {
+        case EXPORT_GGUF: {
+            lb_gguf_export_opts g = {o->out, o->type, o->name, o->model, o->quiet};
+            st = lb_export_gguf(&m, tok, &g, r);
+            break;
+        }
+        }
+    }
+    lb_tokenizer_free(tok);
+    lb_model_free(&m);
+    return st;
+}
+
+int lb_cmd_export(int argc, char **argv)
+{
+    export_opts o = {0};
+    const lb_flag flags[] = {
+        {"model", LB_FLAG_STR, &o.model, "run directory (QAT/PTQ: lossless for its grid) or HF model directory"},
+        {"format", LB_FLAG_STR, &o.format, "gguf"},
+        {"type", LB_FLAG_STR, &o.type, "gguf: q4_0|q4_1|q5_0|q5_1|q8_0|q4_k|q6_k|f16|bf16|f32"},
+        {"out", LB_FLAG_STR, &o.out, "file to write (gguf: FILE.gguf)"},
+        {"name", LB_FLAG_STR, &o.name, "model name written into the file (default: the model dir's name)"},
+        {"tokenizer", LB_FLAG_STR, &o.tokenizer, "tokenizer.json or its dir (default: the model's)"},
+        {"quiet", LB_FLAG_BOOL, &o.quiet, "no per-tensor notes"},
+        {"json", LB_FLAG_BOOL, &o.json, "print the result as one JSON object"},
+    };
+    lb_flag_store store = {0};
+    const lb_cli_cmd cmd = {"export", "Export a model as true low-bit files (GGUF for llama.cpp).",
+                            "lowbit export --model RUN_DIR|HF_DIR --format gguf --type TYPE --out FILE.gguf [flags]",
+                            flags, (int)(sizeof flags / sizeof flags[0]), &store};
+    bool help;
+    lb_status st = lb_flags_parse(&cmd, argc, argv, &help);
+    int rc = 0;
+    lb_export_report r = {0};
+    if (!help && !lb_failed(&st)) st = export_run(&o, &r);
+    if (help) lb_flags_help(&cmd, stdout);
+    else if (lb_failed(&st)) rc = lb_cli_error(&st);
+    else if (o.json)
+        printf("{\"out\": \"%s\", \"format\": \"%s\", \"type\": \"%s\", \"bytes\": %zu, \"bits_per_weight\": %.4f, "
+               "\"tensors\": %d, \"lossless\": %d, \"fallback\": %d}\n",
+               o.out, o.format, o.type ? o.type : "", r.file_bytes, r.bits_per_weight, r.n_tensors, r.n_lossless,
+               r.n_fallback);
+    else
+        printf("export %s: wrote %s (%.2f MiB, %.3f bits per weight; %d tensors, %d lossless from the run's codes, "
+               "%d fell back)\n",
+               o.format, o.out, (double)r.file_bytes / (1024.0 * 1024.0), r.bits_per_weight, r.n_tensors,
+               r.n_lossless, r.n_fallback);
+    lb_flag_store_free(&store);
+    return rc;
+}
