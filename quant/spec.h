@@ -62,6 +62,8 @@ typedef enum lb_qformat {
     LB_QF_Q5_0,
     LB_QF_Q5_1,
     LB_QF_Q8_0,
+    LB_QF_Q4_K,        /* llama.cpp K-quants, super-block 256 */
+    LB_QF_Q6_K,
 } lb_qformat;
 
 /* Which elements share one scale. Weights are (out, in) [nn.Linear]. */
