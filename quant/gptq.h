@@ -33,6 +33,7 @@
 #include "autograd/status.h"
 #include "layers/checkpoint.h"
 #include "layers/model.h"
+#include "quant/export.h"
 #include "quant/packed.h"
 
 #ifdef __cplusplus
@@ -129,13 +130,6 @@ typedef struct lb_gptq_export_opts {
     const char *tokenizer_dir;  /* copy tokenizer files from here (NULL: none) */
 } lb_gptq_export_opts;
 
-typedef struct lb_gptq_export_info {
-    lb_gptq_config cfg;         /* what was written */
-    int n_quantized;            /* linears written packed */
-    int64_t quantized_weights;  /* their elements */
-    size_t bytes;               /* every file's size on disk */
-    double bits_per_weight;     /* of the quantized linears: qweight + qzeros + scales + g_idx */
-} lb_gptq_export_info;
 
 /* lb_gptq_export: writes m (CPU, with weight quantizers attached: a run's,
  * or RTN ones attached for the export) as a GPTQ directory `dir` (created if
@@ -147,19 +141,12 @@ typedef struct lb_gptq_export_info {
  * saying what to pass: no weight quantizers, a non-int spec (nf4, q4_0,
  * ...), bits other than 2/3/4/8, f32 scales, quantizers whose specs
  * differ, a quantized embedding, dimensions not multiples of 32, and under
- * v1 an asymmetric zero of 0 (use v2). */
+ * v1 an asymmetric zero of 0 (use v2). *written (may be NULL) gets the
+ * config written; r (may be NULL) the sizes: weight_bits counts qweight,
+ * qzeros, scales and g_idx of the quantized linears, bits_per_weight is
+ * 8 * file_bytes / n_params. */
 lb_status lb_gptq_export(const lb_model *m, const lb_gptq_export_opts *o, const char *dir,
-                         lb_gptq_export_info *info);
-
-/* lb_export_copy_tokenizer: copies the tokenizer files found in `src`
- * (tokenizer.json, tokenizer_config.json, special_tokens_map.json,
- * vocab.json, merges.txt, tokenizer.model, generation_config.json) into
- * `dst`, atomically each; absent ones are skipped. Shared by the GPTQ and
- * HF exports. */
-lb_status lb_export_copy_tokenizer(const char *src, const char *dst);
-
-/* lb_export_dir_bytes: the total size of the regular files in `dir`. */
-size_t lb_export_dir_bytes(const char *dir);
+                         lb_gptq_config *written, lb_export_report *r);
 
 #ifdef __cplusplus
 }
