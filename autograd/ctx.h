@@ -51,6 +51,12 @@ typedef struct lb_ctx {
                                  the step's peak memory drops by about the
                                  size of all activation grads; such grads
                                  read as NULL afterwards */
+    bool recompute;           /* per-block activation recomputation: the
+                                 models run each transformer block through
+                                 lb_checkpoint (autograd/recompute.h) when
+                                 grad mode is on, so only block boundaries
+                                 live until backward, which reruns each
+                                 block; same numbers, less step memory */
     bool profile;             /* op-level profiler (CUDA): every recorded
                                  forward op and every backward node marks
                                  the stream with events (lb_cuda_prof_mark,

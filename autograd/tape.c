@@ -89,9 +89,13 @@ lb_tensor *lb_grad_fresh(lb_ctx *ctx, lb_tensor *t, bool *fresh)
 {
     *fresh = false;
     if (!t || !t->requires_grad) return NULL;
-    if (t->grad || !is_step_cuda(t) || !lb_dtype_is_float(t->dtype) || (t->flags & LB_TENSOR_GRAD_F32))
-        return lb_grad_of(ctx, t);
-    t->grad = lb_tensor_new_dev(ctx, LB_CUDA, t->dtype, t->ndim, t->shape);
+    /* a step tensor that stands for an f32 parameter (a fake-quant w^) has
+     * an f32 grad of its own: new on each step like any step grad */
+    bool f32_grad = (t->flags & LB_TENSOR_GRAD_F32) != 0;
+    bool step = t->device == LB_CUDA &&
+                !(t->flags & ~(unsigned)(LB_TENSOR_VIEW | LB_TENSOR_GRAD_F32));
+    if (t->grad || !step || !lb_dtype_is_float(t->dtype)) return lb_grad_of(ctx, t);
+    t->grad = lb_tensor_new_dev(ctx, LB_CUDA, f32_grad ? LB_F32 : t->dtype, t->ndim, t->shape);
     *fresh = true;
     return t->grad;
 }
@@ -105,16 +109,21 @@ void lb_backward(lb_ctx *ctx, lb_tensor *loss)
         lb_cuda_add_scalar(ctx, g->data, 1.0f, 1, g->dtype);
     else
         ((float *)g->data)[0] += 1.0f;
-    for (lb_node *n = ctx->tape; n; n = n->prev) {
+    lb_tape_backward(ctx, ctx->tape, loss);
+}
+
+void lb_tape_backward(lb_ctx *ctx, lb_node *head, const lb_tensor *keep)
+{
+    for (lb_node *n = head; n; n = n->prev) {
         lb_tensor *out = n->out;
-        if (!out->grad) continue;
+        if (!out->grad && !n->multi_out) continue;
         bool prof = ctx->profile && ctx->cuda;
         if (prof) lb_cuda_prof_mark(ctx, NULL);
         n->backward(ctx, n);
         if (prof) prof_mark(ctx, "bwd", n->op, n->n_in ? n->in[0] : NULL, out);
         /* out's grad is complete and now consumed: no older node reads it
          * (NULL: the node handed the buffer on, lb_grad_take) */
-        if (ctx->release_grads && out != loss && out->grad && out->device == LB_CUDA &&
+        if (ctx->release_grads && out != keep && out->grad && out->device == LB_CUDA &&
             !(out->flags & LB_TENSOR_PERSISTENT)) {
             lb_cuda_step_release(ctx, out->grad->data);
             out->grad = NULL;

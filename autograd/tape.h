@@ -27,6 +27,11 @@ struct lb_node {
     int n_in;
     void *saved;                       /* op-specific, in the arena */
     lb_node *prev;                     /* older node */
+    bool multi_out;                    /* `out` is one of several outputs
+                                          (lb_checkpoint): the node runs even
+                                          when out has no grad, and its
+                                          backward consumes all its outputs'
+                                          grads itself */
 };
 
 /* lb_needs_grad: true when grad mode is on and any of the n tensors
@@ -58,8 +63,9 @@ bool lb_grad_take(lb_ctx *ctx, lb_tensor *t, lb_tensor *from);
 
 /* lb_grad_fresh: for a backward that can OVERWRITE: when t (a non-persistent
  * CUDA tensor that requires grad) has no grad yet, allocates it without
- * zeroing, sets *fresh and returns it: the caller must then write every
- * element (=, not +=). Otherwise lb_grad_of(t) with *fresh false (+=).
+ * zeroing (t's dtype, or f32 for a LB_TENSOR_GRAD_F32 stand-in such as a
+ * fake-quant w^), sets *fresh and returns it: the caller must then write
+ * every element (=, not +=). Otherwise lb_grad_of(t) with *fresh false (+=).
  * NULL when t is NULL or needs no grad. */
 lb_tensor *lb_grad_fresh(lb_ctx *ctx, lb_tensor *t, bool *fresh);
 
@@ -67,5 +73,11 @@ lb_tensor *lb_grad_fresh(lb_ctx *ctx, lb_tensor *t, bool *fresh);
  * runs every recorded node newest-first. Parameter grads ACCUMULATE across
  * calls until the caller zeroes them (gradient accumulation). */
 void lb_backward(lb_ctx *ctx, lb_tensor *loss);
+
+/* lb_tape_backward: runs the nodes from `head` along prev, newest-first,
+ * each one whose out has a grad (or that is multi_out): lb_backward's walk,
+ * also used on a sub-tape (autograd/recompute.c). With ctx->release_grads,
+ * frees each consumed grad of a non-persistent CUDA out except keep's. */
+void lb_tape_backward(lb_ctx *ctx, lb_node *head, const lb_tensor *keep);
 
 #endif

@@ -83,6 +83,14 @@ void lb_cuda_step_release(lb_ctx *ctx, void *p);
  * already queued that reads them stays valid). */
 void lb_cuda_step_end(lb_ctx *ctx);
 
+/* lb_cuda_step_mark / lb_cuda_step_release_since: a scope inside a step
+ * (activation recomputation, autograd/recompute.h). The mark names the
+ * step allocations made after it; release_since frees those now, in
+ * stream order, except each one that holds (contains) a pointer of
+ * keep[0..n_keep) (NULLs allowed), and returns the bytes it freed. */
+uint64_t lb_cuda_step_mark(const lb_ctx *ctx);
+size_t lb_cuda_step_release_since(lb_ctx *ctx, uint64_t mark, void *const *keep, int n_keep);
+
 /* lb_cuda_step_bytes: bytes of step memory held now, and the peak since
  * lb_cuda_init (for the memory plan and tests). */
 size_t lb_cuda_step_bytes(const lb_ctx *ctx);
@@ -160,6 +168,11 @@ static inline void *lb_cuda_tmp_alloc(lb_ctx *ctx, size_t n)
 static inline void lb_cuda_tmp_free(lb_ctx *ctx, void *p) {}
 static inline void lb_cuda_step_release(lb_ctx *ctx, void *p) { lb_cuda_absent("lb_cuda_step_release"); }
 static inline void lb_cuda_step_end(lb_ctx *ctx) {}
+static inline uint64_t lb_cuda_step_mark(const lb_ctx *ctx) { return 0; }
+static inline size_t lb_cuda_step_release_since(lb_ctx *ctx, uint64_t mark, void *const *keep, int n_keep)
+{
+    return 0;
+}
 static inline size_t lb_cuda_step_bytes(const lb_ctx *ctx) { return 0; }
 static inline size_t lb_cuda_step_peak(const lb_ctx *ctx) { return 0; }
 static inline size_t lb_cuda_pool_reserved(const lb_ctx *ctx) { return 0; }

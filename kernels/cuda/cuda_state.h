@@ -32,6 +32,7 @@ extern "C" {
 typedef struct lb_cuda_step_block {
     void *p;
     size_t n;
+    uint64_t serial;              /* allocation order (lb_cuda_step_mark) */
 } lb_cuda_step_block;
 
 typedef struct lb_cuda_state {
@@ -47,6 +48,7 @@ typedef struct lb_cuda_state {
     lb_cuda_step_block *step;     /* this step's allocations (malloc'd array) */
     size_t n_step, cap_step;
     size_t step_bytes, step_peak;
+    uint64_t step_serial;         /* serial of the next step allocation; never reset */
     bool sync_each;               /* LOWBIT_CUDA_SYNC=1: sync after every launch */
     void *gemm_cache;             /* gemm.cu plan cache (lb_cuda_gemm_cache_free) */
     void *attn_cache;             /* attention_cudnn.cu plan cache (lb_cuda_attention_cache_free) */

@@ -141,6 +141,7 @@ void *lb_cuda_step_alloc(lb_ctx *ctx, size_t n)
     }
     s->step[s->n_step].p = p;
     s->step[s->n_step].n = n;
+    s->step[s->n_step].serial = s->step_serial++;
     s->n_step++;
     s->step_bytes += n;
     if (s->step_bytes > s->step_peak) s->step_peak = s->step_bytes;
@@ -173,6 +174,32 @@ void lb_cuda_step_release(lb_ctx *ctx, void *p)
         return;
     }
     LB_CHECKF(0, "lb_cuda_step_release: %p is not step memory of this step", p);
+}
+
+uint64_t lb_cuda_step_mark(const lb_ctx *ctx) { return lb_cuda_state_of(ctx)->step_serial; }
+
+/* holds: one of keep[0..n_keep) points into the block */
+static bool holds(const lb_cuda_step_block *b, void *const *keep, int n_keep)
+{
+    for (int k = 0; k < n_keep; k++) {
+        const char *q = (const char *)keep[k], *p = (const char *)b->p;
+        if (q && q >= p && q < p + b->n) return true;
+    }
+    return false;
+}
+
+size_t lb_cuda_step_release_since(lb_ctx *ctx, uint64_t mark, void *const *keep, int n_keep)
+{
+    lb_cuda_state *s = lb_cuda_state_of(ctx);
+    size_t freed = 0;
+    for (size_t i = s->n_step; i-- > 0;) {
+        if (s->step[i].serial < mark || holds(&s->step[i], keep, n_keep)) continue;
+        LB_CUDA_CHECK(cudaFreeAsync(s->step[i].p, s->stream));
+        freed += s->step[i].n;
+        s->step_bytes -= s->step[i].n;
+        s->step[i] = s->step[--s->n_step];
+    }
+    return freed;
 }
 
 void lb_cuda_step_end(lb_ctx *ctx)
