@@ -105,6 +105,17 @@ struct cJSON *lb_gptq_config_json(const lb_gptq_config *cfg);
 lb_status lb_gptq_packed_load(const lb_ckpt *ck, const char *dir, const lb_gptq_config *cfg,
                               const char *prefix, int64_t rows, int64_t cols, lb_packed **out);
 
+/* lb_model_load_gptq: loads GPTQ directory `dir` (lb_gptq_detect) into m
+ * on the CPU: config.json for the model, the GPTQ config (any tool's, v1
+ * or v2, act-order), every quantized block linear (and a quantized
+ * lm_head) kept packed (lb_block.wpacked / head_packed, decoded through
+ * lb_packed_model_ops; m->quant_to moves them with the model), the rest
+ * read to f32. Shapes are checked against both configs; a tensor neither
+ * explains, a missing one, or a packed tensor lowbit cannot place
+ * (embeddings) is an error naming the directory and tensor. On failure
+ * nothing is left allocated. */
+lb_status lb_model_load_gptq(lb_model *m, const char *dir);
+
 /* lb_gptq_codes: unpacks p (CPU, LB_PACKED_GPTQ) into its parts as lowbit's
  * quantizer holds them: codes (rows, cols) u8 in weight layout, and per
  * row-group scales / true zeros (rows, G) f32 (G = cols / group_size, or 1);
