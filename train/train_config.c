@@ -63,6 +63,9 @@ static const field k_fields[] = {
     FLD("seed", F_INT, seed, true, "data order seed (default 1)"),
     FLD("device", F_STR, device, false, "cpu|cuda|auto (default auto)"),
     FLD("threads", F_INT, threads, false, "CPU threads (default: all)"),
+    FLD("recompute", F_STR, recompute, false,
+        "none|blocks: keep only each block's input in the forward and rerun the block in backward "
+        "(less memory, about one more forward; same numbers) (default none)"),
     FLD("resume", F_BOOL, resume, false, "continue the run in --out from its newest checkpoint"),
     FLD("json", F_BOOL, json, false, "print the final result as one JSON object"),
 };
@@ -101,6 +104,7 @@ void lb_train_config_defaults(lb_train_config *c)
     set_str(c, find_field("schedule"), "cosine");
     set_str(c, find_field("quantize-layers"), "all");
     set_str(c, find_field("device"), "auto");
+    set_str(c, find_field("recompute"), "none");
     c->steps = 100;
     c->batch = 8;
     c->micro_batch = 0;       /* resolved to batch */
@@ -279,6 +283,8 @@ static lb_status check(const lb_train_config *c)
     REQ(c->threads >= 0, "--threads must be >= 0, got %lld", (long long)c->threads);
     REQ(!strcmp(c->device, "cpu") || !strcmp(c->device, "cuda") || !strcmp(c->device, "auto"),
         "--device must be cpu, cuda or auto, got '%s'", c->device);
+    REQ(!strcmp(c->recompute, "none") || !strcmp(c->recompute, "blocks"),
+        "--recompute must be none or blocks, got '%s'", c->recompute);
 #undef REQ
     return lb_ok();
 }

@@ -63,6 +63,7 @@ typedef struct lb_train_config {
     int64_t seed;
     char *device;             /* cpu | cuda | auto */
     int64_t threads;
+    char *recompute;          /* none | blocks: per-block activation recomputation */
     bool resume, json;
 } lb_train_config;
 

@@ -104,6 +104,9 @@ static void print_plan(const run *r, FILE *f)
     if (r->n_qparams)
         fprintf(f, "  quantizer params (+grad, m, v) %4.2f MiB  (%lld values)\n", (double)q * 16 / MiB, (long long)q);
     if (r->has_teacher) fprintf(f, "  KD teacher weights       %10.2f MiB\n", (double)w * 4 / MiB);
+    fprintf(f, "  block activations        %s\n",
+            r->ctx->recompute ? "only each block's input kept; blocks rerun in backward (--recompute blocks)"
+                              : "kept until backward (--recompute none)");
     fprintf(f, "  logits + grad per micro-batch %5.2f MiB  (%lld x %lld x %lld); the step arena's peak is "
                "printed after step 1\n", logits / MiB, (long long)c->micro_batch, (long long)c->ctx, (long long)V);
     (void)C;
@@ -515,6 +518,7 @@ lb_status lb_train_run(lb_ctx *ctx, const lb_train_config *c, bool quiet, lb_tra
     res->last_loss = NAN;
     res->resumed_from = -1;
     run r = {.c = c, .ctx = ctx, .quiet = quiet};
+    ctx->recompute = !strcmp(c->recompute, "blocks");   /* the models' forwards read it */
     if (!quiet) lb_train_config_print(c, stderr);
     lb_status st = setup(&r);
     int64_t start = 0;

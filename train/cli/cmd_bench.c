@@ -2,12 +2,18 @@
  *
  *   lowbit bench --what train-step --config NAME|FILE.json [--batch 4] [--ctx 2048]
  *                [--steps 10] [--warmup 3] [--device auto] [--seed 0] [--lr 1e-4] [--json]
- *                [--profile] [--wq SPEC]
+ *                [--profile] [--wq SPEC] [--recompute none|blocks]
  *
  * --wq SPEC (e.g. int4:g128) times the QAT step: every linear of the blocks
  * fake-quantizes its weight with SPEC, attached as `lowbit train --wq`
  * attaches it (lb_run_quant_attach); learned scales (lsq) get their own
  * AdamW group, stepped after the weights'.
+ *
+ * --recompute blocks times the step with per-block activation
+ * recomputation (ctx->recompute, autograd/recompute.h), as `lowbit train
+ * --recompute blocks` runs it: less peak memory, one more forward of the
+ * blocks in backward. MFU below counts the model's FLOPs only, so the
+ * rerun forward lowers it.
  *
  * Builds a randomly initialised model of the config's shape directly on the
  * device (no checkpoint is read or written), then times full training steps
@@ -60,6 +66,7 @@
 typedef struct bench_flags {
     const char *what, *device;
     const char *wq;           /* --wq: weight fake-quant spec, or NULL */
+    const char *recompute;    /* --recompute: none | blocks */
     int64_t batch, ctx, steps, warmup, seed, threads;
     double lr;
     bool json, profile;
@@ -257,8 +264,11 @@ static lb_status run_train_step(const bench_flags *f, const char *spec, bench_re
     if (cfg.arch == LB_ARCH_GPT2 && f->ctx > cfg.max_pos)
         return lb_errorf(LB_ERR_ARG, "bench: --ctx %lld exceeds the model's %lld positions", (long long)f->ctx,
                          (long long)cfg.max_pos);
+    if (strcmp(f->recompute, "none") && strcmp(f->recompute, "blocks"))
+        return lb_errorf(LB_ERR_ARG, "bench: --recompute must be none or blocks, got '%s'", f->recompute);
     lb_ctx ctx;
     LB_TRY(lb_cli_ctx_init(&ctx, f->device, f->threads));
+    ctx.recompute = !strcmp(f->recompute, "blocks");
     lb_model m;
     lb_status st = lb_model_init_random_dev(&ctx, &m, &cfg, (uint64_t)f->seed, ctx.device, LB_PLAN_TRAIN, f->json);
     if (lb_failed(&st)) {
@@ -282,9 +292,10 @@ static lb_status run_train_step(const bench_flags *f, const char *spec, bench_re
         return st;
     }
     if (!f->json)
-        fprintf(stderr, "bench: train-step %s on %s, batch %lld x ctx %lld, %.1fM params, %lld warm-up + %lld steps\n",
+        fprintf(stderr, "bench: train-step %s on %s, batch %lld x ctx %lld, %.1fM params, %lld warm-up + %lld steps, "
+                "recompute %s\n",
                 spec, lb_device_name(ctx.device), (long long)f->batch, (long long)f->ctx,
-                (double)lb_config_n_params(&cfg) / 1e6, (long long)f->warmup, (long long)f->steps);
+                (double)lb_config_n_params(&cfg) / 1e6, (long long)f->warmup, (long long)f->steps, f->recompute);
     uint64_t rng = (uint64_t)f->seed * 2 + 1;
     ctx.profile = f->profile && ctx.device == LB_CUDA;
     double step_sum = 0;
@@ -346,6 +357,7 @@ static void print_result(const bench_flags *f, const char *spec, const bench_res
         cJSON_AddStringToObject(o, "what", "train-step");
         cJSON_AddStringToObject(o, "config", spec);
         cJSON_AddStringToObject(o, "wq", f->wq && *f->wq ? f->wq : "none");
+        cJSON_AddStringToObject(o, "recompute", f->recompute);
         cJSON_AddNumberToObject(o, "batch", (double)f->batch);
         cJSON_AddNumberToObject(o, "ctx", (double)f->ctx);
         cJSON_AddNumberToObject(o, "steps", (double)f->steps);
@@ -381,7 +393,8 @@ static void print_result(const bench_flags *f, const char *spec, const bench_res
 
 int lb_cmd_bench(int argc, char **argv)
 {
-    bench_flags f = {.what = "train-step", .batch = 4, .ctx = 2048, .steps = 10, .warmup = 3, .lr = 1e-4};
+    bench_flags f = {.what = "train-step", .recompute = "none", .batch = 4, .ctx = 2048, .steps = 10, .warmup = 3,
+                     .lr = 1e-4};
     const char *prof_env = getenv("LB_PROFILE");
     f.profile = prof_env && !strcmp(prof_env, "1");
     const lb_flag flags[] = {
@@ -396,6 +409,8 @@ int lb_cmd_bench(int argc, char **argv)
         {"threads", LB_FLAG_INT, &f.threads, "CPU threads (default: all)"},
         {"json", LB_FLAG_BOOL, &f.json, "print one JSON object"},
         {"wq", LB_FLAG_STR, &f.wq, "weight fake-quant spec of every block linear (e.g. int4:g128): the QAT step"},
+        {"recompute", LB_FLAG_STR, &f.recompute,
+         "none|blocks: rerun each block's forward in backward instead of keeping its activations (default none)"},
         {"profile", LB_FLAG_BOOL, &f.profile,
          "CUDA: per-op device times (events) of the timed steps, a table on stderr (also LB_PROFILE=1)"},
     };

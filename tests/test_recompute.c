@@ -1,0 +1,215 @@
+/* test_recompute.c — per-block activation recomputation (lb_checkpoint,
+ * ctx->recompute) on the CPU, the specification path.
+ *
+ * Two copies of one tiny model (same seed, same quantizers) take the same
+ * two micro-batches of forward + cross-entropy + backward (grads
+ * accumulate, as in the trainer), one plain and one with ctx->recompute:
+ *   - the losses and every parameter grad, quantizer parameters (LSQ
+ *     scales) included, are bit-identical: recomputation reruns the same
+ *     ops in the same order and the backward visits the same nodes in the
+ *     same order, so no tolerance applies; a gradient counted twice or
+ *     missed (a learned scale fed by both forwards, an output grad dropped)
+ *     changes bits;
+ *   - the recomputing forward left fewer nodes on the tape (one per block
+ *     instead of the block's ops), so the facility was really used;
+ *   - without grad mode the forward is unchanged (logits bit-identical).
+ * Cases: Llama with GQA and a tied head (fp; int4:g32 min-max with int8
+ * per-token activations; int4:g32:lsq), Llama with an untied head and
+ * biases, GPT-2 with its tied head (fp; int4:g32:lsq).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "autograd/ops.h"
+#include "harness.h"
+#include "layers/model.h"
+#include "train/run_quant.h"
+
+typedef struct rc_case {
+    const char *name;
+    lb_arch arch;
+    const char *wq, *aq;
+    bool tied, bias;
+} rc_case;
+
+static lb_model_config tiny(const rc_case *k)
+{
+    lb_model_config c;
+    memset(&c, 0, sizeof c);
+    c.arch = k->arch;
+    snprintf(c.model_type, sizeof c.model_type, "%s", k->arch == LB_ARCH_GPT2 ? "gpt2" : "llama");
+    c.vocab_size = 97;
+    c.hidden_size = 64;
+    c.intermediate_size = 96;   /* in-dims multiples of the group of 32 */
+    c.n_layers = 3;
+    c.n_heads = 4;
+    c.n_kv_heads = k->arch == LB_ARCH_GPT2 ? 4 : 2;
+    c.head_dim = 16;
+    c.max_pos = 32;
+    c.norm_eps = 1e-5;
+    c.rope.theta = 10000.0;
+    c.tie_embeddings = k->tied;
+    c.attention_bias = c.o_bias = c.mlp_bias = k->bias;
+    c.gelu = LB_GELU_TANH;
+    c.bos_id = c.eos_id = -1;
+    return c;
+}
+
+static void batch(lb_ctx *ctx, int64_t B, int64_t T, int64_t V, uint64_t seed, lb_tensor **ids, lb_tensor **tgt)
+{
+    *ids = lb_tensor_new(ctx, LB_I32, LB_SHAPE(B, T));
+    *tgt = lb_tensor_new(ctx, LB_I32, LB_SHAPE(B * T));
+    uint64_t s = seed * 2654435761u + 1;
+    for (int64_t i = 0; i < B * (T + 1); i++) {
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        int32_t tok = (int32_t)((s >> 33) % (uint64_t)V);
+        int64_t b = i / (T + 1), t = i % (T + 1);
+        if (t < T) ((int32_t *)(*ids)->data)[b * T + t] = tok;
+        if (t > 0) ((int32_t *)(*tgt)->data)[b * T + t - 1] = tok;
+    }
+}
+
+typedef struct side {
+    lb_ctx ctx;
+    lb_model m;
+    lb_tensor *qp[128];
+    int nq;
+    float loss[2];
+    int64_t tape_len;   /* nodes after the first forward */
+} side;
+
+static bool side_init(side *S, const rc_case *k, bool recompute)
+{
+    memset(S, 0, sizeof *S);
+    lb_model_config c = tiny(k);
+    lb_status st = lb_ctx_init(&S->ctx, LB_CPU);
+    LB_EXPECTF(!lb_failed(&st), "%s", st.msg);
+    S->ctx.recompute = recompute;
+    st = lb_model_init_random(&S->m, &c, 5);
+    LB_EXPECTF(!lb_failed(&st), "%s", st.msg);
+    if (lb_failed(&st)) return false;
+    /* larger weights than the 0.02 init and non-trivial norms, so the int4
+     * grid matters and every path carries gradient */
+    for (int i = 0; i < S->m.n_params; i++) {
+        float *x = lb_tensor_f32(S->m.params[i]);
+        int64_t n = lb_tensor_numel(S->m.params[i]);
+        float r[64];
+        lb_test_rand(r, 64, (uint64_t)i + 1, -0.2f, 0.2f);
+        for (int64_t j = 0; j < n; j++) x[j] = S->m.params[i]->ndim == 2 ? x[j] * 8.0f : x[j] + r[j % 64];
+    }
+    if (k->wq || k->aq) {
+        st = lb_run_quant_attach(NULL, &S->m, k->wq, k->aq, NULL, false);
+        LB_EXPECTF(!lb_failed(&st), "%s", st.msg);
+        if (lb_failed(&st)) return false;
+    }
+    S->nq = lb_run_quant_params(&S->m, S->qp, 128);
+    LB_CHECK(S->nq <= 128);
+    return true;
+}
+
+/* two micro-batches, grads accumulating */
+static void side_run(side *S)
+{
+    lb_ctx *ctx = &S->ctx;
+    const int64_t B = 2, T = 12, V = S->m.cfg.vocab_size;
+    for (int a = 0; a < 2; a++) {
+        lb_tensor *ids, *tgt;
+        batch(ctx, B, T, V, (uint64_t)a + 3, &ids, &tgt);
+        lb_tensor *logits = lb_model_forward(ctx, &S->m, ids, NULL);   /* (B, T, V) */
+        if (a == 0) S->tape_len = ctx->tape_len;
+        logits = lb_reshape(ctx, logits, LB_SHAPE(B * T, V));
+        lb_tensor *loss = lb_cross_entropy(ctx, logits, tgt, NULL, NULL);
+        S->loss[a] = lb_tensor_f32(loss)[0];
+        lb_backward(ctx, lb_scale(ctx, loss, 0.5f));
+        lb_ctx_step_end(ctx);
+    }
+}
+
+static void side_free(side *S)
+{
+    lb_model_free(&S->m);
+    lb_ctx_free(&S->ctx);
+}
+
+/* same_grad: t's grads on both sides are bit-identical (both NULL counts
+ * as a failure: every tensor checked here must receive a grad). */
+static bool same_grad(const lb_tensor *a, const lb_tensor *b)
+{
+    if (!a->grad || !b->grad) return false;
+    return !memcmp(a->grad->data, b->grad->data, lb_tensor_nbytes(a->grad));
+}
+
+static void check_case(const rc_case *k)
+{
+    side P, R;
+    bool ok = side_init(&P, k, false) && side_init(&R, k, true);
+    if (!ok) return;
+    side_run(&P);
+    side_run(&R);
+    LB_EXPECTF(!memcmp(P.loss, R.loss, sizeof P.loss), "%s: losses %.9g %.9g with recompute, %.9g %.9g without",
+               k->name, (double)R.loss[0], (double)R.loss[1], (double)P.loss[0], (double)P.loss[1]);
+    int differ = 0;
+    for (int i = 0; i < P.m.n_params; i++)
+        if (!same_grad(P.m.params[i], R.m.params[i])) {
+            differ++;
+            printf("    %s: grad of %s differs (or is missing)\n", k->name, P.m.param_names[i]);
+        }
+    LB_EXPECT(P.nq == R.nq);
+    for (int i = 0; i < P.nq && i < R.nq; i++)
+        if (!same_grad(P.qp[i], R.qp[i])) {
+            differ++;
+            printf("    %s: grad of quantizer parameter %d differs (or is missing)\n", k->name, i);
+        }
+    LB_EXPECTF(differ == 0, "%s: %d grads differ with recompute", k->name, differ);
+    LB_EXPECTF(R.tape_len < P.tape_len, "%s: the recomputing forward recorded %lld nodes, the plain one %lld",
+               k->name, (long long)R.tape_len, (long long)P.tape_len);
+
+    /* grad mode off: the checkpoint is a plain call */
+    lb_ctx_set_grad(&P.ctx, false);
+    lb_ctx_set_grad(&R.ctx, false);
+    lb_tensor *ids, *tgt;
+    batch(&P.ctx, 1, 9, P.m.cfg.vocab_size, 11, &ids, &tgt);
+    lb_tensor *lp = lb_model_forward(&P.ctx, &P.m, ids, NULL);
+    lb_tensor *lr = lb_model_forward(&R.ctx, &R.m, ids, NULL);
+    LB_EXPECTF(!memcmp(lp->data, lr->data, lb_tensor_nbytes(lp)), "%s: eval logits differ with recompute", k->name);
+    LB_EXPECTF(R.ctx.tape_len == 0, "%s: an eval forward recorded nodes", k->name);
+    printf("  %s: losses %.6f %.6f; %d parameter + %d quantizer grads compared bitwise, %d differ; forward tape "
+           "%lld -> %lld nodes\n",
+           k->name, (double)R.loss[0], (double)R.loss[1], P.m.n_params, P.nq, differ, (long long)P.tape_len,
+           (long long)R.tape_len);
+    lb_ctx_step_end(&P.ctx);
+    lb_ctx_step_end(&R.ctx);
+    side_free(&P);
+    side_free(&R);
+}
+
+static void test_llama_fp(void) { check_case(&(rc_case){"llama gqa tied fp", LB_ARCH_LLAMA, NULL, NULL, true, false}); }
+static void test_llama_minmax(void)
+{
+    check_case(&(rc_case){"llama int4:g32 + int8:token", LB_ARCH_LLAMA, "int4:g32", "int8:token", true, false});
+}
+static void test_llama_lsq(void)
+{
+    check_case(&(rc_case){"llama int4:g32:lsq", LB_ARCH_LLAMA, "int4:g32:lsq", NULL, true, false});
+}
+static void test_llama_untied_bias(void)
+{
+    check_case(&(rc_case){"llama untied, biases", LB_ARCH_LLAMA, NULL, NULL, false, true});
+}
+static void test_gpt2_fp(void) { check_case(&(rc_case){"gpt2 tied fp", LB_ARCH_GPT2, NULL, NULL, true, true}); }
+static void test_gpt2_lsq(void)
+{
+    check_case(&(rc_case){"gpt2 int4:g32:lsq", LB_ARCH_GPT2, "int4:g32:lsq", NULL, true, true});
+}
+
+int main(void)
+{
+    LB_RUN(test_llama_fp);
+    LB_RUN(test_llama_minmax);
+    LB_RUN(test_llama_lsq);
+    LB_RUN(test_llama_untied_bias);
+    LB_RUN(test_gpt2_fp);
+    LB_RUN(test_gpt2_lsq);
+    return lb_test_summary();
+}
