@@ -6,7 +6,8 @@
 #   scripts/bench/gpu_train_step.sh [BUILD_DIR]     (default: $LB_BUILD, else build)
 #   env: CONFIG (tinyllama-1.1b), BATCH (4), CTX (2048), STEPS (10), WARMUP (3),
 #        MODES (eager,compile), LOWBIT (path of the lowbit binary), OUT (logs),
-#        WQ (a weight fake-quant spec, e.g. int4:g128: the QAT step)
+#        WQ (a weight fake-quant spec, e.g. int4:g128: the QAT step),
+#        RECOMPUTE (1: a row for the bf16 step with --recompute blocks)
 #
 # Prints a table: implementation, step ms, tokens/s, MFU, peak GiB, ratio of
 # tokens/s to torch.compile's. MFU is PaLM's (6N + 12·L·C·T)·tokens over 989
@@ -63,6 +64,7 @@ lowbit_row() {
 # lowbit
 lowbit_row lowbit
 [ -n "${WQ:-}" ] && lowbit_row "lowbit wq" --wq "$WQ"
+[ "${RECOMPUTE:-0}" = 1 ] && lowbit_row "lowbit recompute" --recompute blocks
 
 # PyTorch
 PYTHONUNBUFFERED=1 timeout "${TORCH_TIMEOUT:-420}" "$PY" "$HERE/torch_train_step.py" --config "$CONFIG" --batch "$BATCH" --ctx "$CTX" \
@@ -73,6 +75,7 @@ rc=$?
 {
     cat "$LOG/lowbit.json"
     [ -n "${WQ:-}" ] && cat "$LOG/lowbit wq.json"
+    [ "${RECOMPUTE:-0}" = 1 ] && cat "$LOG/lowbit recompute.json"
     cat "$LOG/torch.jsonl"
 } >"$LOG/rows.jsonl"
 "$PY" - "$LOG/rows.jsonl" <<'EOF'
@@ -100,6 +103,11 @@ if lq and lb:
     if tq:
         print("lowbit QAT vs torch.compile with the same fake-quant: %.2fx tokens/s (target >= 1.25x)"
               % (lq["tokens_per_s"] / tq["tokens_per_s"]))
+lr = next((r for r in rows if r.get("impl") == "lowbit recompute" and "error" not in r), None)
+if lr and lb:
+    print("recompute blocks: step %.1f ms vs %.1f ms (%+.1f%%), peak %.1f GiB vs %.1f GiB; loss %.3f -> %.3f"
+          % (lr["step_ms"], lb["step_ms"], 100 * (lr["step_ms"] / lb["step_ms"] - 1), lr["peak_alloc_gib"],
+             lb["peak_alloc_gib"], lr["loss_first"], lr["loss_last"]))
 print("MFU = (6*N_matmul + 12*L*C*T) * B*T / step time / %.0f TFLOP/s" % (rows[0].get("peak_tflops") or 989))
 EOF
 exit 0
