@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "kernels/cuda/cuda.h"
+#include "quant/gptq.h"
 #include "train/run_quant.h"
 
 lb_status lb_cli_ctx_init(lb_ctx *ctx, const char *device, int64_t threads)
@@ -40,7 +41,8 @@ lb_status lb_cli_load_model(lb_ctx *ctx, const char *path, const char *tokenizer
     if (stat(path, &sb) != 0) return lb_errorf(LB_ERR_IO, "--model %s: no such file or directory", path);
     if (!S_ISDIR(sb.st_mode))
         return lb_errorf(LB_ERR_UNSUPPORTED, "--model %s: expected an HF model directory", path);
-    LB_TRY(lb_run_model_load(m, path)); /* an HF dir, or a run dir with its quantizers */
+    if (lb_gptq_detect(path)) LB_TRY(lb_model_load_gptq(m, path)); /* quantized linears stay packed */
+    else LB_TRY(lb_run_model_load(m, path)); /* an HF dir, or a run dir with its quantizers */
     /* eval/generate on the CPU: the weights are fixed, so quantize them once
      * instead of on every forward (per generated token). The GPU keeps its
      * fused fake-quant pass, whose output is the same bf16(w^). */
