@@ -27,6 +27,8 @@ static lb_cpu_ggml ggml_type(lb_qformat f)
     case LB_QF_Q4_1: return LB_CPU_GGML_Q4_1;
     case LB_QF_Q5_0: return LB_CPU_GGML_Q5_0;
     case LB_QF_Q5_1: return LB_CPU_GGML_Q5_1;
+    case LB_QF_Q4_K: return LB_CPU_GGML_Q4_K;
+    case LB_QF_Q6_K: return LB_CPU_GGML_Q6_K;
     default: return LB_CPU_GGML_Q8_0;
     }
 }
@@ -43,6 +45,10 @@ void lb_quantizer_run(const lb_quantizer *q, const float *w, float *s, float *z,
     lb_cpu_qlayout L = layout_of(q);
     int64_t ns = n_scales(q);
     LB_CHECKF(sp->role == LB_QROLE_WEIGHT, "lb_quantizer_run: %s is not a weight quantizer", q->name);
+    if (lb_qspec_is_kquant(sp)) {
+        lb_cpu_fake_quant_kquant_fwd(ggml_type(sp->format), w, q->rows, q->cols, out, codes, s, z);
+        return;
+    }
     if (lb_qspec_is_ggml(sp)) {
         lb_cpu_fake_quant_ggml_fwd(ggml_type(sp->format), w, q->rows, q->cols, out, codes, s, z);
         return;
@@ -94,6 +100,13 @@ static lb_status check_weight(const lb_quantizer *q, const lb_tensor *w, const c
     if (!w || w->device != LB_CPU || w->dtype != LB_F32 || w->ndim != 2)
         return lb_errorf(LB_ERR_SHAPE, "layer %s: quantizer %s needs a 2-D (out, in) f32 CPU weight",
                          q->name, spec);
+    if (lb_qspec_is_kquant(&q->spec) && w->shape[1] % 256 != 0)
+        return lb_errorf(LB_ERR_SHAPE,
+                         "layer %s: weight (%lld, %lld): in = %lld is not a multiple of 256, the "
+                         "super-block of quantizer %s; pick q4_0 ... q8_0 (blocks of 32) for this "
+                         "layer",
+                         q->name, (long long)w->shape[0], (long long)w->shape[1],
+                         (long long)w->shape[1], spec);
     if (q->spec.gran == LB_QG_GROUP && w->shape[1] % q->spec.group != 0)
         return lb_errorf(LB_ERR_SHAPE,
                          "layer %s: in = %lld is not a multiple of the %s %d of quantizer %s; "

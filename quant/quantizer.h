@@ -18,6 +18,15 @@
  *                    it) and passes its gradient straight through.
  *   nf4, fp4, fp8    absmax scales, recomputed every forward; zeros NULL.
  *   q4_0 ... q8_0    the ggml reference per block of 32, every forward.
+ *   q4_k q6_k        the K-quant encoder (grid_k.h) per super-block of 256,
+ *                    every forward. State per SUB-block (group = 32 for
+ *                    q4_k, 16 for q6_k; G = in / group): scales hold the
+ *                    effective sub-block scale s = d*sc (fp16 d times the
+ *                    6-bit / int8 sub-block scale, exact in fp32), zeros
+ *                    hold q4_k's sub-block min m = dmin*mn (subtracted) or
+ *                    q6_k's 32. They are in the canonical form of grid_k.h,
+ *                    from which lb_ggml_pack_row recovers d, dmin, sc, mn
+ *                    exactly (no other state is needed to export).
  *
  * What a code means (lb_quantizer_codes, one uint8 per weight element):
  *   int              q in [0, 2^b-1];            w^ = s * (q - z)
@@ -25,6 +34,10 @@
  *                    code + 128); z = 8 / 16 / 128;  w^ = s * (q - z)
  *   q4_1 q5_1        q in [0, 15] / [0, 31]; the "zero" is ggml's min m:
  *                    w^ = s * q + m (two roundings, as ggml and gguf-py)
+ *   q4_k             q in [0, 15], s and m per sub-block of 32:
+ *                    w^ = s * q - m (ggml's (d*sc)*q - dmin*mn)
+ *   q6_k             q in [0, 63], z = 32, s per sub-block of 16:
+ *                    w^ = s * (q - 32) (ggml's (d*sc)*(q - 32))
  *   nf4              index into lb_nf4_values;    w^ = s * nf4[q]
  *   fp4              sign << 3 | e2m1 magnitude;  w^ = s * e2m1(q)
  *   fp8              the e4m3fn byte;             w^ = s * e4m3(q)
@@ -81,8 +94,8 @@ typedef struct lb_quantizer {
  * Allocates scales/zeros, computes their initial values from w (lsq/lsq+:
  * the MSE search; others: the forward's own formula) and, for lsq/lsq+,
  * marks them requires_grad and names them. Errors (the user's input), each
- * naming the layer: w not 2-D, the group size (or the ggml block of 32) not
- * dividing `in`, and NaN or Inf in w (the message gives the first index).
+ * naming the layer: w not 2-D, the group size (or the ggml block of 32, or
+ * the K-quant super-block of 256) not dividing `in`, and NaN or Inf in w (the message gives the first index).
  * On error *q is left freed. Free with lb_quantizer_free. */
 lb_status lb_quantizer_init(lb_quantizer *q, const lb_qspec *spec, const lb_tensor *w,
                             const char *name);

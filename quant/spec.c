@@ -8,7 +8,7 @@
 #define WEIGHT_GRAMMAR                                                                   \
     "int<b>[:g<N>|:ch|:tensor][:sym|:asym][:minmax|:mse|:lsq|:lsq+][:f16|:f32] (b = 2..8), " \
     "nf4[:g<N>][:f16|:f32], fp8[:ch|:tensor][:f16|:f32], fp4[:g<N>][:f16|:f32], "           \
-    "q4_0, q4_1, q5_0, q5_1, q8_0"
+    "q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q6_k"
 #define ACT_GRAMMAR "int8:token[:dyn], int8:tensor[:static|:pact], none"
 
 #define GROUP_MAX (1 << 20)
@@ -17,15 +17,22 @@ static const struct {
     const char *name;
     lb_qformat format;
     int bits;
+    int group;   /* elements per (sub-block) scale */
 } ggml_presets[] = {
-    {"q4_0", LB_QF_Q4_0, 4}, {"q4_1", LB_QF_Q4_1, 4}, {"q5_0", LB_QF_Q5_0, 5},
-    {"q5_1", LB_QF_Q5_1, 5}, {"q8_0", LB_QF_Q8_0, 8},
+    {"q4_0", LB_QF_Q4_0, 4, 32}, {"q4_1", LB_QF_Q4_1, 4, 32}, {"q5_0", LB_QF_Q5_0, 5, 32},
+    {"q5_1", LB_QF_Q5_1, 5, 32}, {"q8_0", LB_QF_Q8_0, 8, 32}, {"q4_k", LB_QF_Q4_K, 4, 32},
+    {"q6_k", LB_QF_Q6_K, 6, 16},
 };
 #define N_PRESETS (int)(sizeof ggml_presets / sizeof ggml_presets[0])
 
 bool lb_qspec_is_ggml(const lb_qspec *spec)
 {
-    return spec->format >= LB_QF_Q4_0 && spec->format <= LB_QF_Q8_0;
+    return spec->format >= LB_QF_Q4_0 && spec->format <= LB_QF_Q6_K;
+}
+
+bool lb_qspec_is_kquant(const lb_qspec *spec)
+{
+    return spec->format == LB_QF_Q4_K || spec->format == LB_QF_Q6_K;
 }
 
 bool lb_qspec_learned(const lb_qspec *spec)
@@ -216,10 +223,10 @@ static lb_status parse_head(parse_state *ps, const char *head, lb_qrole role)
             s->format = ggml_presets[i].format;
             s->bits = ggml_presets[i].bits;
             s->gran = LB_QG_GROUP;
-            s->group = 32;
+            s->group = ggml_presets[i].group;
             s->mode = LB_QM_GGML;
             s->sym = s->format == LB_QF_Q4_0 || s->format == LB_QF_Q5_0 ||
-                     s->format == LB_QF_Q8_0;
+                     s->format == LB_QF_Q8_0 || s->format == LB_QF_Q6_K;
             s->scale_f16 = true;
             return lb_ok();
         }
@@ -282,7 +289,7 @@ lb_status lb_qspec_parse(const char *text, lb_qrole role, lb_qspec *out)
         if (lb_qspec_is_ggml(out))
             return lb_errorf(LB_ERR_ARG,
                              "quantizer spec \"%s\": llama.cpp presets take no fields (\"%s\"); "
-                             "their block (32) and fp16 scales are fixed",
+                             "their blocks (32; q4_k, q6_k: 256) and fp16 scales are fixed",
                              text, field);
         if (act_int) LB_TRY(act_field(&ps, field));
         else if (out->format == LB_QF_INT) LB_TRY(int_field(&ps, field));

@@ -21,6 +21,12 @@
  *                         fp16 scales, bit-exact with ggml's
  *                         quantize_row_*_ref / dequantize_row_* (FORMATS §5.3);
  *                         no options
+ *     q4_k q6_k           llama.cpp K-quants: super-blocks of 256 along the
+ *                         input dim (which must be a multiple of 256), fp16
+ *                         super-block scales and 6-bit (q4_k, sub-blocks of
+ *                         32, with mins) or int8 (q6_k, sub-blocks of 16)
+ *                         sub-block scales; lowbit's encoder (grid_k.h),
+ *                         ggml's dequantize_row_q4_K / q6_K; no options
  *   activations
  *     int8:token[:dyn]    per row (token) absmax, symmetric, recomputed
  *                         every forward
@@ -33,7 +39,7 @@
  * weights): the forward uses scales already rounded to it, so QAT sees the
  * numbers the exported file gives. The canonical printer writes every field
  * in the order above ("int4:g128:asym:minmax:f16", "nf4:g64:f32",
- * "fp8:tensor:f32", "q4_0", "int8:token:dyn", "none"); parse(print(spec))
+ * "fp8:tensor:f32", "q4_0", "q4_k", "int8:token:dyn", "none"); parse(print(spec))
  * is the same spec.
  *
  * This file does no quantization (grid.h) and holds no per-weight state
@@ -99,12 +105,13 @@ typedef struct lb_qspec {
     lb_qformat format;
     lb_qrole role;
     int bits;          /* int: 2..8; nf4/fp4: 4; fp8: 8; q4_*: 4, q5_*: 5,
-                          q8_0: 8; activations: 8 */
+                          q6_k: 6, q8_0: 8; activations: 8 */
     lb_qgran gran;
     int group;         /* elements per scale along the input dim when gran
-                          is LB_QG_GROUP (ggml presets: 32); else 0 */
+                          is LB_QG_GROUP (ggml presets: 32; the K-quants'
+                          sub-blocks: q4_k 32, q6_k 16); else 0 */
     bool sym;          /* int: symmetric (z = 2^(b-1)); value grids and
-                          q*_0, q8_0 and activations are symmetric */
+                          q*_0, q8_0, q6_k and activations are symmetric */
     lb_qmode mode;
     bool scale_f16;    /* scales stored (and used) as fp16; false: fp32 */
 } lb_qspec;
@@ -123,8 +130,12 @@ char *lb_qspec_format(const lb_qspec *spec, char *buf, size_t n);
  * presets (q8_0: 255, codes offset by 128), 15 for nf4/fp4, 255 for fp8. */
 int lb_qspec_maxq(const lb_qspec *spec);
 
-/* lb_qspec_is_ggml: true for q4_0 q4_1 q5_0 q5_1 q8_0. */
+/* lb_qspec_is_ggml: true for the llama.cpp presets q4_0 q4_1 q5_0 q5_1
+ * q8_0 q4_k q6_k. */
 bool lb_qspec_is_ggml(const lb_qspec *spec);
+
+/* lb_qspec_is_kquant: true for q4_k and q6_k (super-blocks of 256). */
+bool lb_qspec_is_kquant(const lb_qspec *spec);
 
 /* lb_qspec_learned: true when the quantizer has learnable parameters
  * (lsq, lsq+, pact). */

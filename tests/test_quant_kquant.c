@@ -1,15 +1,28 @@
-/* test_quant_kquant.c — the K-quant super-blocks q4_k / q6_k (quant/ggml_pack.h).
+/* test_quant_kquant.c — the K-quants q4_k / q6_k: spec, encoder, CPU
+ * kernel, quantizer, STE backward and super-block bytes.
  *
- * Without arguments: synthetic super-blocks in the canonical form (random
- * fp16 d / dmin including subnormal, negative (q6_k) and zero; sub-block
- * scales with the extreme at a random position; random codes) are packed,
- * and lb_ggml_dequantize_row must give lowbit's formula (quantizer.h: q4_k
- * s*q - m, q6_k s*(q - 32)) bit for bit; hand-checked bytes of one block of
- * each type; a scale that is not d*sc aborts in a child process.
+ * Without arguments:
+ *   - packing: synthetic super-blocks in the canonical form (random fp16 d /
+ *     dmin including subnormal, negative (q6_k) and zero; sub-block scales
+ *     with the extreme at a random position; random codes) are packed, and
+ *     lb_ggml_dequantize_row must give lowbit's formula (quantizer.h: q4_k
+ *     s*q - m, q6_k s*(q - 32)) bit for bit; hand-checked bytes of one
+ *     block of each type; a scale that is not d*sc aborts (child process);
+ *   - the encoder: the row-parallel kernel (through lb_quantizer_run, over
+ *     and under the OpenMP threshold) against the scalar reference of
+ *     quant/grid_k.c on random and adversarial rows (ties, all-zero
+ *     super-blocks and sub-blocks, tiny, subnormal, huge, negative-only,
+ *     positive-only, constant, outliers, signed zeros): codes, scales and
+ *     zeros bit for bit, w^ = the formula, and the packed bytes dequantize to
+ *     the forward exactly; the error is below q4_1's (q4_k) and q5_1's
+ *     (q6_k) on normal weights (the search works);
+ *   - spec strings, the 256 shape error, the straight-through backward.
  *
- * With `--synth OUTDIR` (used by test_quant_kquant_py.sh): writes, per type,
- * OUTDIR/<type>_synth.blocks and OUTDIR/<type>_synth.y (lowbit's values,
- * f32) so that gguf.quants.dequantize can be compared with them. */
+ * With `--synth OUTDIR` or `--dump IN.f32 ROWS COLS OUTDIR` (used by
+ * test_quant_kquant_py.sh): writes, per type, the synthetic blocks and
+ * values (<type>_synth.blocks / .y), or the fake-quant forward of the
+ * weight and the blocks packed from lb_quantizer_codes (<type>.fq /
+ * .blocks), so that gguf.quants.dequantize can be compared with them. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,9 +30,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "autograd/ctx.h"
+#include "autograd/tape.h"
 #include "autograd/tensor.h"
 #include "harness.h"
+#include "quant/fakequant.h"
 #include "quant/ggml_pack.h"
+#include "quant/grid_k.h"
 
 static uint64_t rng = 88172645463325252ULL;
 static uint32_t next_u32(void)
@@ -180,6 +197,219 @@ static void test_not_canonical_aborts(void)
                "packing non-canonical q4_k scales did not abort");
 }
 
+/* ---- the encoder: kernel vs reference ------------------------------------------- */
+
+/* fill_row: weight pattern `kind` for one row of n (a multiple of 256). */
+static void fill_row(int kind, float *x, int64_t n)
+{
+    for (int64_t c = 0; c < n; c++) {
+        float u = (float)(next_u32() % 2000001u) / 1000000.0f - 1.0f;   /* [-1, 1] */
+        switch (kind) {
+        case 0: x[c] = u * 0.05f; break;
+        case 1: x[c] = (c / 256) % 2 ? 0.0f : u; break;                /* all-zero super-blocks */
+        case 2: x[c] = (c % 64 < 32) ? 0.0f : u; break;                /* all-zero sub-blocks */
+        case 3: x[c] = -fabsf(u); break;                               /* negative only */
+        case 4: x[c] = fabsf(u) + 0.5f; break;                         /* positive only, min > 0 */
+        case 5: x[c] = u * 1e-30f; break;                              /* tiny */
+        case 6: x[c] = u * 1e-40f; break;                              /* subnormal */
+        case 7: x[c] = (c % 97 == 0) ? u * 3e6f : u; break;            /* huge: fp16 d saturates */
+        case 8: x[c] = (float)((int)(u * 16.0f)) * 0.125f + 0.0625f; break;   /* ties */
+        case 9: x[c] = (c % 16 < 8) ? -0.25f : 0.25f; break;           /* constant halves */
+        case 10: x[c] = (c % 32 == 5) ? u * 100.0f : u * 0.01f; break; /* outliers */
+        case 11: x[c] = (c % 3 == 0) ? -0.0f : (c % 3 == 1 ? 0.0f : u * 1e-3f); break;
+        case 12: x[c] = u * 60000.0f; break;                           /* near the fp16 limit */
+        case 13: x[c] = (c % 32 == 0) ? -3.0f : -3.0f + 0.0f * u; break;    /* constant negative */
+        case 14: x[c] = u * 1e-20f * (float)(1 + c % 7); break;        /* x*x underflows */
+        default: x[c] = u * u * u; break;
+        }
+    }
+}
+#define N_KINDS 16
+
+/* check_encoder: lb_quantizer_run of spec on a (rows, cols) weight of
+ * mixed patterns against the reference, block by block. */
+static void check_encoder(const char *spec, int64_t rows, int64_t cols)
+{
+    lb_qspec sp;
+    lb_status st = lb_qspec_parse(spec, LB_QROLE_WEIGHT, &sp);
+    LB_EXPECTF(!lb_failed(&st), "%s", st.msg);
+    int64_t n = rows * cols, spb = lb_ggml_scales_per_block(sp.format), ns = n / 256 * spb;
+    lb_tensor *w = lb_tensor_alloc(LB_F32, 2, (const int64_t[]){rows, cols});
+    float *x = w->data;
+    for (int64_t r = 0; r < rows; r++) fill_row((int)(r % N_KINDS), x + r * cols, cols);
+    lb_quantizer q;
+    st = lb_quantizer_init(&q, &sp, w, "enc.weight");
+    LB_EXPECTF(!lb_failed(&st), "%s: %s", spec, st.msg);
+    if (lb_failed(&st)) return;
+    LB_EXPECTF(q.n_groups * q.rows == ns && q.group == 256 / spb, "%s: state %lld x %lld, group %lld",
+               spec, (long long)q.rows, (long long)q.n_groups, (long long)q.group);
+    float *out = malloc((size_t)n * 4), *s = malloc((size_t)ns * 4), *z = malloc((size_t)ns * 4);
+    float *rs = malloc((size_t)ns * 4), *back = malloc((size_t)n * 4);
+    uint8_t *codes = malloc((size_t)n), *rc = malloc((size_t)n), *blocks = malloc((size_t)n);
+    lb_quantizer_run(&q, x, s, z, out, codes);
+    int bad = 0;
+    for (int64_t b = 0; b < n / 256 && bad < 3; b++) {
+        float rm[8];
+        if (sp.format == LB_QF_Q4_K) lb_grid_q4k_block(x + 256 * b, rc + 256 * b, rs + 8 * b, rm);
+        else lb_grid_q6k_block(x + 256 * b, rc + 256 * b, rs + 16 * b);
+        for (int k = 0; k < spb; k++) {
+            int64_t j = b * spb + k;
+            float want_z = sp.format == LB_QF_Q4_K ? rm[k] : 32.0f;
+            if (memcmp(&s[j], &rs[j], 4) || memcmp(&z[j], &want_z, 4)) {
+                lb_test_fail(__FILE__, __LINE__, "%s block %lld sub %d: kernel s %a z %a, reference %a %a",
+                             spec, (long long)b, k, (double)s[j], (double)z[j], (double)rs[j], (double)want_z);
+                bad++;
+            }
+        }
+        for (int e = 0; e < 256; e++) {
+            int64_t i = 256 * b + e, j = b * spb + e / (256 / spb);
+            float want = sp.format == LB_QF_Q4_K ? s[j] * (float)codes[i] - z[j]
+                                                 : s[j] * ((float)codes[i] - 32.0f);
+            if (codes[i] != rc[i] || memcmp(&out[i], &want, 4)) {
+                lb_test_fail(__FILE__, __LINE__, "%s [%lld]: code %d (reference %d), w^ %a vs %a, w %a",
+                             spec, (long long)i, codes[i], rc[i], (double)out[i], (double)want, (double)x[i]);
+                bad++;
+                break;
+            }
+        }
+    }
+    /* export: bytes from lb_quantizer_codes dequantize to the forward */
+    lb_quantizer_codes(&q, w, codes, s, z);
+    size_t rb = (size_t)(cols / 256) * lb_ggml_block_bytes(sp.format);
+    for (int64_t r = 0; r < rows; r++)
+        lb_ggml_pack_row(sp.format, codes + r * cols, s + r * (ns / rows), z + r * (ns / rows), cols,
+                         blocks + (size_t)r * rb);
+    lb_ggml_dequantize_row(sp.format, blocks, n, back);
+    int64_t at = first_diff(back, out, n);
+    LB_EXPECTF(at < 0, "%s (%lld, %lld): unpacked [%lld] %a vs forward %a", spec, (long long)rows,
+               (long long)cols, (long long)at, at < 0 ? 0.0 : (double)back[at], at < 0 ? 0.0 : (double)out[at]);
+    lb_quantizer_free(&q);
+    lb_tensor_free(w);
+    free(out), free(s), free(z), free(rs), free(back), free(codes), free(rc), free(blocks);
+}
+
+static void test_encoder_vs_reference(void)
+{
+    check_encoder("q4_k", 48, 512);
+    check_encoder("q6_k", 48, 512);
+    check_encoder("q4_k", 3, 256);
+    check_encoder("q6_k", 1, 256);
+    check_encoder("q4_k", 1024, 1024);   /* over the OpenMP threshold */
+    check_encoder("q6_k", 512, 2048);
+}
+
+/* rmse: of spec's forward on w against w. */
+static double rmse(lb_ctx *ctx, const char *spec, lb_tensor *w)
+{
+    lb_qspec sp;
+    lb_quantizer q;
+    lb_qspec_parse(spec, LB_QROLE_WEIGHT, &sp);
+    lb_status st = lb_quantizer_init(&q, &sp, w, "rmse.weight");
+    LB_CHECK(!lb_failed(&st));
+    lb_tensor *o = lb_fake_quant_weight(ctx, w, &q);
+    const float *a = w->data, *b = o->data;
+    double e = 0.0;
+    int64_t n = lb_tensor_numel(w);
+    for (int64_t i = 0; i < n; i++) e += ((double)b[i] - a[i]) * ((double)b[i] - a[i]);
+    lb_quantizer_free(&q);
+    lb_ctx_step_end(ctx);
+    return sqrt(e / (double)n);
+}
+
+/* test_quality: the K-quant search beats the min-max block formats of the
+ * same or more bits on normal weights (as in llama.cpp's perplexity
+ * tables), and q6_k is far finer than q4_k. */
+static void test_quality(void)
+{
+    lb_ctx ctx;
+    lb_ctx_init(&ctx, LB_CPU);
+    lb_tensor *w = lb_tensor_alloc(LB_F32, 2, (const int64_t[]){64, 1024});
+    float *x = w->data;
+    for (int64_t i = 0; i < 64 * 1024; i += 2) {   /* Box-Muller normals, sigma 0.02 */
+        double u1 = ((double)(next_u32() % 1000000u) + 0.5) / 1e6, u2 = (double)(next_u32() % 1000000u) / 1e6;
+        double r = sqrt(-2.0 * log(u1)) * 0.02;
+        x[i] = (float)(r * cos(6.283185307179586 * u2));
+        x[i + 1] = (float)(r * sin(6.283185307179586 * u2));
+    }
+    double e4k = rmse(&ctx, "q4_k", w), e41 = rmse(&ctx, "q4_1", w), e6k = rmse(&ctx, "q6_k", w);
+    double e51 = rmse(&ctx, "q5_1", w);
+    printf("  rmse on N(0, 0.02^2): q4_1 %.3e  q4_k %.3e  q5_1 %.3e  q6_k %.3e\n", e41, e4k, e51, e6k);
+    LB_EXPECTF(e4k < e41, "q4_k rmse %g not below q4_1's %g", e4k, e41);
+    LB_EXPECTF(e6k < e51 && e6k < 0.3 * e4k, "q6_k rmse %g (q5_1 %g, q4_k %g)", e6k, e51, e4k);
+    lb_tensor_free(w);
+    lb_ctx_free(&ctx);
+}
+
+/* ---- spec, shape errors, backward ------------------------------------------------- */
+
+static void test_spec_and_shape(void)
+{
+    const char *names[2] = {"q4_k", "q6_k"};
+    for (int t = 0; t < 2; t++) {
+        lb_qspec sp;
+        char buf[LB_QSPEC_STR_MAX];
+        lb_status st = lb_qspec_parse(names[t], LB_QROLE_WEIGHT, &sp);
+        LB_EXPECTF(!lb_failed(&st) && lb_qspec_is_kquant(&sp) && lb_qspec_is_ggml(&sp) &&
+                       !strcmp(lb_qspec_format(&sp, buf, sizeof buf), names[t]),
+                   "%s parses and prints back", names[t]);
+        LB_EXPECT(sp.group == (t ? 16 : 32) && lb_qspec_maxq(&sp) == (t ? 63 : 15));
+        char bad[16];
+        snprintf(bad, sizeof bad, "%s:g32", names[t]);
+        st = lb_qspec_parse(bad, LB_QROLE_WEIGHT, &sp);
+        LB_EXPECTF(lb_failed(&st) && strstr(st.msg, "take no fields"), "%s: %s", bad, st.msg);
+        st = lb_qspec_parse(names[t], LB_QROLE_ACT, &sp);
+        LB_EXPECTF(lb_failed(&st), "%s is not an activation spec", names[t]);
+    }
+    lb_qspec sp;
+    lb_status st = lb_qspec_parse("q5_k", LB_QROLE_WEIGHT, &sp);
+    LB_EXPECTF(lb_failed(&st) && strstr(st.msg, "q4_k, q6_k"), "q5_k: %s", st.msg);
+    /* in = 288: a multiple of 32 but not of 256 */
+    lb_qspec_parse("q6_k", LB_QROLE_WEIGHT, &sp);
+    lb_tensor *w = lb_tensor_alloc(LB_F32, 2, (const int64_t[]){4, 288});
+    lb_quantizer q;
+    st = lb_quantizer_init(&q, &sp, w, "model.layers.3.mlp.down_proj.weight");
+    LB_EXPECTF(lb_failed(&st) && strstr(st.msg, "model.layers.3.mlp.down_proj.weight") &&
+                   strstr(st.msg, "(4, 288)") && strstr(st.msg, "256"),
+               "shape error: %s", st.msg);
+    lb_tensor_free(w);
+}
+
+/* test_ste: the backward passes dW^ straight through to dW (accumulating
+ * into a preseeded grad), for both types, CPU. */
+static void test_ste(void)
+{
+    const char *names[2] = {"q4_k", "q6_k"};
+    for (int t = 0; t < 2; t++) {
+        lb_ctx ctx;
+        lb_ctx_init(&ctx, LB_CPU);
+        int64_t R = 5, C = 512, n = R * C;
+        lb_tensor *w = lb_tensor_alloc(LB_F32, 2, (const int64_t[]){R, C});
+        for (int64_t r = 0; r < R; r++) fill_row((int)r * 3, (float *)w->data + r * C, C);
+        w->requires_grad = true;
+        lb_qspec sp;
+        lb_quantizer q;
+        lb_qspec_parse(names[t], LB_QROLE_WEIGHT, &sp);
+        lb_status st = lb_quantizer_init(&q, &sp, w, "ste.weight");
+        LB_CHECK(!lb_failed(&st));
+        lb_tensor *o = lb_fake_quant_weight(&ctx, w, &q);
+        float *g0 = lb_grad_of(&ctx, w)->data;   /* preseeded: the backward accumulates */
+        for (int64_t i = 0; i < n; i++) g0[i] = 0.25f;
+        float *d = lb_grad_of(&ctx, o)->data;
+        lb_test_rand(d, n, 5 + t, -1.0f, 1.0f);
+        for (lb_node *nd = ctx.tape; nd; nd = nd->prev)
+            if (nd->out->grad) nd->backward(&ctx, nd);
+        const float *g = w->grad->data;
+        int64_t at = -1;
+        for (int64_t i = 0; i < n && at < 0; i++)
+            if (g[i] != 0.25f + d[i]) at = i;
+        LB_EXPECTF(at < 0, "%s: dW [%lld] %g, want 0.25 + %g", names[t], (long long)at,
+                   at < 0 ? 0.0 : (double)g[at], at < 0 ? 0.0 : (double)d[at]);
+        lb_quantizer_free(&q);
+        lb_tensor_free(w);
+        lb_ctx_free(&ctx);
+    }
+}
+
 static int write_file(const char *dir, const char *name, const char *ext, const void *p, size_t n)
 {
     char path[1024];
@@ -213,11 +443,61 @@ static int synth_dump(const char *dir)
     return rc;
 }
 
+static int dump(const char *in, int64_t R, int64_t C, const char *dir)
+{
+    static const char *names[2] = {"q4_k", "q6_k"};
+    int64_t n = R * C;
+    lb_tensor *w = lb_tensor_alloc(LB_F32, 2, (const int64_t[]){R, C});
+    FILE *f = fopen(in, "rb");
+    if (!f || fread(w->data, sizeof(float), (size_t)n, f) != (size_t)n) {
+        fprintf(stderr, "cannot read %lld floats from %s\n", (long long)n, in);
+        if (f) fclose(f);
+        return 1;
+    }
+    fclose(f);
+    lb_ctx ctx;
+    lb_ctx_init(&ctx, LB_CPU);
+    float *s = malloc((size_t)n * 4), *z = malloc((size_t)n * 4);
+    uint8_t *codes = malloc((size_t)n), *blocks = malloc((size_t)n);
+    int rc = 0;
+    for (int t = 0; t < 2 && !rc; t++) {
+        lb_qspec sp;
+        lb_quantizer q;
+        lb_qspec_parse(names[t], LB_QROLE_WEIGHT, &sp);
+        lb_status st = lb_quantizer_init(&q, &sp, w, "dump.weight");
+        if (lb_failed(&st)) {
+            fprintf(stderr, "%s\n", st.msg);
+            rc = 1;
+            break;
+        }
+        lb_tensor *o = lb_fake_quant_weight(&ctx, w, &q);
+        lb_quantizer_codes(&q, w, codes, s, z);
+        int64_t G = q.n_groups;
+        size_t rb = (size_t)(C / 256) * lb_ggml_block_bytes(sp.format);
+        for (int64_t r = 0; r < R; r++)
+            lb_ggml_pack_row(sp.format, codes + r * C, s + r * G, z + r * G, C, blocks + (size_t)r * rb);
+        rc |= write_file(dir, names[t], "blocks", blocks, (size_t)R * rb);
+        rc |= write_file(dir, names[t], "fq", o->data, (size_t)n * 4);
+        lb_quantizer_free(&q);
+        lb_ctx_step_end(&ctx);
+    }
+    lb_ctx_free(&ctx);
+    lb_tensor_free(w);
+    free(s), free(z), free(codes), free(blocks);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "--synth")) return synth_dump(argv[2]);
+    if (argc == 6 && !strcmp(argv[1], "--dump"))
+        return dump(argv[2], strtoll(argv[3], NULL, 10), strtoll(argv[4], NULL, 10), argv[5]);
     LB_RUN(test_synth_roundtrip);
     LB_RUN(test_hand_bytes);
     LB_RUN(test_not_canonical_aborts);
+    LB_RUN(test_encoder_vs_reference);
+    LB_RUN(test_quality);
+    LB_RUN(test_spec_and_shape);
+    LB_RUN(test_ste);
     return lb_test_summary();
 }

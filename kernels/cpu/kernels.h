@@ -270,7 +270,8 @@ typedef struct lb_cpu_qlayout {
 typedef enum lb_cpu_qgrid { LB_CPU_QGRID_NF4 = 0, LB_CPU_QGRID_FP4, LB_CPU_QGRID_FP8 } lb_cpu_qgrid;
 
 typedef enum lb_cpu_ggml {
-    LB_CPU_GGML_Q4_0 = 0, LB_CPU_GGML_Q4_1, LB_CPU_GGML_Q5_0, LB_CPU_GGML_Q5_1, LB_CPU_GGML_Q8_0
+    LB_CPU_GGML_Q4_0 = 0, LB_CPU_GGML_Q4_1, LB_CPU_GGML_Q5_0, LB_CPU_GGML_Q5_1, LB_CPU_GGML_Q8_0,
+    LB_CPU_GGML_Q4_K, LB_CPU_GGML_Q6_K   /* quant_k.c */
 } lb_cpu_ggml;
 
 /* lb_cpu_quant_int_params: int<bits> min-max (mse: the 81-ratio clip
@@ -307,6 +308,14 @@ void lb_cpu_fake_quant_lut_fwd(lb_cpu_qgrid grid, const float *w, const float *s
  * min of q4_1/q5_1), each (rows, cols/32) or (rows, cols); any may be NULL. */
 void lb_cpu_fake_quant_ggml_fwd(lb_cpu_ggml type, const float *w, int64_t rows, int64_t cols,
                                 float *out, uint8_t *codes, float *s, float *z);
+
+/* lb_cpu_fake_quant_kquant_fwd (quant_k.c): the K-quant reference of
+ * quant/grid_k.h per super-block of 256 along each row (cols % 256 == 0),
+ * type LB_CPU_GGML_Q4_K or _Q6_K. OVERWRITES out and codes (rows, cols),
+ * s (sub-block scales d*sc) and z (q4_k: mins dmin*mn; q6_k: 32), each
+ * (rows, cols/32) for q4_k, (rows, cols/16) for q6_k; any may be NULL. */
+void lb_cpu_fake_quant_kquant_fwd(lb_cpu_ggml type, const float *w, int64_t rows, int64_t cols,
+                                  float *out, uint8_t *codes, float *s, float *z);
 
 /* lb_cpu_fake_quant_act_token_fwd: per row s = max|x| / 127 (1 when 0),
  * out = s * clamp(round(x/s), -127, 127). OVERWRITES out. */

@@ -2,9 +2,13 @@
 """quant_kquant_parity.py — lowbit's K-quant blocks (q4_k, q6_k) against llama.cpp's own Python
 reference, gguf.quants.dequantize.
 
-Synthetic super-blocks (`DUMP --synth DIR`): lowbit packs codes and sub-block scales in the
+1. Synthetic super-blocks (`DUMP --synth DIR`): lowbit packs codes and sub-block scales in the
    canonical form (quant/ggml_pack.h) and writes the values its forward formula gives; the gguf
    package must dequantize the bytes to exactly those values.
+2. The quantizers (`DUMP --dump W.f32 ROWS COLS DIR`): lowbit's fake-quant forward of q4_k /
+   q6_k on random and adversarial weights must equal gguf.quants.dequantize of the blocks lowbit
+   packs from lb_quantizer_codes, bit for bit (the QAT forward is the exported model). gguf-py
+   has no K-quant quantizer, so the encoder itself is lowbit's (quant/grid_k.h).
 
 Usage: quant_kquant_parity.py DUMP_BINARY WORKDIR. Prints one line per check and exits non-zero
 on any mismatch.
@@ -76,6 +80,24 @@ def main():
         if bad:
             fails += 1
             print(f"  first at {at[0]}: lowbit {y[at[0]]!r} gguf {ref[at[0]]!r}")
+    for seed, (rows, cols) in enumerate([(48, 256), (24, 1024)]):
+        w = adversarial(rows, cols, seed)
+        src = os.path.join(work, f"w{seed}.f32")
+        w.tofile(src)
+        out = os.path.join(work, f"out{seed}")
+        os.makedirs(out, exist_ok=True)
+        subprocess.run([binary, "--dump", src, str(rows), str(cols), out], check=True)
+        for name, qt in TYPES.items():
+            blocks = np.fromfile(os.path.join(out, f"{name}.blocks"), dtype=np.uint8)
+            fq = np.fromfile(os.path.join(out, f"{name}.fq"), dtype=F32)
+            ref = dequantize(blocks, qt).astype(F32).reshape(-1)
+            bad, at = compare(fq, ref)
+            print(f"{name} (seed {seed}, {rows}x{cols}): {fq.size} fake-quant values, {bad} differ "
+                  f"from gguf.quants.dequantize of lowbit's blocks")
+            if bad:
+                fails += 1
+                i = at[0]
+                print(f"  first at {i}: lowbit {fq[i]!r} gguf {ref[i]!r} w {w.reshape(-1)[i]!r}")
     print("FAIL" if fails else "OK: all K-quant values bit-identical")
     return 1 if fails else 0
 
