@@ -32,5 +32,6 @@
 #include "kernels/cuda/rows_k.h"
 #include "kernels/cuda/quant_k.h"
 #include "kernels/cuda/kd_k.h"
+#include "kernels/cuda/packed_gptq_k.h"
 
 #endif
