@@ -36,6 +36,8 @@ typedef struct lb_export_report {
 typedef struct lb_gguf_export_opts {
     const char *out;          /* FILE.gguf */
     const char *type;         /* q4_0 q4_1 q5_0 q5_1 q8_0 q4_k q6_k f16 bf16 f32 */
+    const char *keep_type;    /* weights a quantized run kept in full precision: f32 (NULL:
+                                 the default, exact), f16, bf16, or "type" (the --type) */
     const char *name;         /* general.name (NULL: the model dir's base name) */
     const char *source;       /* the --model path, for messages and the default name */
     bool quiet;               /* no per-tensor notes on stderr (fallbacks are still reported) */

@@ -116,14 +116,14 @@ int lb_cmd_export(int argc, char **argv)
     else if (lb_failed(&st)) rc = lb_cli_error(&st);
     else if (o.json)
         printf("{\"out\": \"%s\", \"format\": \"%s\", \"type\": \"%s\", \"bytes\": %zu, \"bits_per_weight\": %.4f, "
-               "\"tensors\": %d, \"lossless\": %d, \"fallback\": %d}\n",
-               o.out, o.format, o.type ? o.type : "", r.file_bytes, r.bits_per_weight, r.n_tensors, r.n_lossless,
-               r.n_fallback);
+               "\"quantized_bits_per_weight\": %.4f, \"tensors\": %d, \"lossless\": %d, \"fallback\": %d}\n",
+               o.out, o.format, o.type ? o.type : "", r.file_bytes, r.bits_per_weight,
+               r.n_weights ? r.weight_bits / (double)r.n_weights : 0.0, r.n_tensors, r.n_lossless, r.n_fallback);
     else
-        printf("export %s: wrote %s (%.2f MiB, %.3f bits per weight; %d tensors, %d lossless from the run's codes, "
-               "%d fell back)\n",
-               o.format, o.out, (double)r.file_bytes / (1024.0 * 1024.0), r.bits_per_weight, r.n_tensors,
-               r.n_lossless, r.n_fallback);
+        printf("export %s: wrote %s (%.2f MiB on disk, %.3f bits per weight overall, %.3f per quantized weight; %d "
+               "tensors, %d written losslessly from the run's codes, %d fell back)\n",
+               o.format, o.out, (double)r.file_bytes / (1024.0 * 1024.0), r.bits_per_weight,
+               r.n_weights ? r.weight_bits / (double)r.n_weights : 0.0, r.n_tensors, r.n_lossless, r.n_fallback);
     lb_flag_store_free(&store);
     return rc;
 }
