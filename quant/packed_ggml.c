@@ -17,6 +17,8 @@ bool lb_ggml_type_decodable(int type, lb_qformat *fmt)
     case LB_GGML_Q5_0: f = LB_QF_Q5_0; break;
     case LB_GGML_Q5_1: f = LB_QF_Q5_1; break;
     case LB_GGML_Q8_0: f = LB_QF_Q8_0; break;
+    case LB_GGML_Q4_K: f = LB_QF_Q4_K; break;
+    case LB_GGML_Q6_K: f = LB_QF_Q6_K; break;
     default: return false;
     }
     if (fmt) *fmt = f;

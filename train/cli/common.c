@@ -9,6 +9,7 @@
 
 #include "kernels/cuda/cuda.h"
 #include "quant/gptq.h"
+#include "quant/gguf_load.h"
 #include "train/run_quant.h"
 
 lb_status lb_cli_ctx_init(lb_ctx *ctx, const char *device, int64_t threads)
@@ -39,15 +40,21 @@ lb_status lb_cli_load_model(lb_ctx *ctx, const char *path, const char *tokenizer
     if (!path) return lb_errorf(LB_ERR_ARG, "--model is required (an HF model directory)");
     struct stat sb;
     if (stat(path, &sb) != 0) return lb_errorf(LB_ERR_IO, "--model %s: no such file or directory", path);
-    if (!S_ISDIR(sb.st_mode))
-        return lb_errorf(LB_ERR_UNSUPPORTED, "--model %s: expected an HF model directory", path);
-    if (lb_gptq_detect(path)) LB_TRY(lb_model_load_gptq(m, path)); /* quantized linears stay packed */
+    bool gguf = lb_path_is_gguf(path);
+    if (!S_ISDIR(sb.st_mode) && !gguf)
+        return lb_errorf(LB_ERR_UNSUPPORTED, "--model %s: expected an HF model directory, a run directory, a GPTQ "
+                         "directory or a .gguf file", path);
+    lb_tokenizer *file_tok = NULL; /* a .gguf file carries its tokenizer */
+    if (gguf) LB_TRY(lb_model_load_gguf(path, m, tok && !tokenizer ? &file_tok : NULL)); /* weights stay packed */
+    else if (lb_gptq_detect(path)) LB_TRY(lb_model_load_gptq(m, path)); /* quantized linears stay packed */
     else LB_TRY(lb_run_model_load(m, path)); /* an HF dir, or a run dir with its quantizers */
     /* eval/generate on the CPU: the weights are fixed, so quantize them once
      * instead of on every forward (per generated token). The GPU keeps its
      * fused fake-quant pass, whose output is the same bf16(w^). */
     if (ctx->device == LB_CPU) lb_run_bake_weights(m);
-    if (tok) {
+    if (tok && file_tok) {
+        *tok = file_tok;
+    } else if (tok) {
         char buf[4096];
         const char *tp = tokenizer;
         if (!tp) {
