@@ -19,6 +19,7 @@
 #include "layers/fileio.h"
 #include "layers/json_util.h"
 #include "train/cli/commands.h"
+#include "train/cli/info_gguf.h"
 
 /* The weights being described: one file, or a checkpoint's shards. */
 typedef struct info_src {
@@ -379,10 +380,8 @@ static int describe(const char *path, bool json)
         st = lb_h5_info_print(path, stdout, json);
         return lb_failed(&st) ? lb_cli_error(&st) : 0;
     }
-    if (ends_with(path, ".gguf"))
-        st = lb_errorf(LB_ERR_UNSUPPORTED, "%s: GGUF files are not supported by 'info' yet", path);
-    else
-        st = lb_errorf(LB_ERR_ARG, "%s: cannot tell what this is (expected a .safetensors, .h5 or .gguf file, or a model directory)",
+    if (ends_with(path, ".gguf")) return lb_info_gguf(path, json);
+    st = lb_errorf(LB_ERR_ARG, "%s: cannot tell what this is (expected a .safetensors, .h5 or .gguf file, or a model directory)",
                        path);
     return lb_cli_error(&st);
 }
@@ -393,10 +392,10 @@ int lb_cmd_info(int argc, char **argv)
     bool json = false, help = false;
     lb_flag_store store = {0};
     const lb_flag flags[] = {
-        {"file", LB_FLAG_STR, &file, "a .safetensors, .h5/.hdf5 file or a Hugging Face model directory"},
+        {"file", LB_FLAG_STR, &file, "a .safetensors, .h5/.hdf5 or .gguf file or a Hugging Face model directory"},
         {"json", LB_FLAG_BOOL, &json, "print one JSON object instead of a table"},
     };
-    const lb_cli_cmd cmd = {"info", "describe a safetensors file, an HDF5 token file or a model directory",
+    const lb_cli_cmd cmd = {"info", "describe a safetensors file, an HDF5 token file, a GGUF file or a model directory",
                             "lowbit info PATH [--json]  (or --file PATH)", flags, 2, &store};
     /* One positional PATH is allowed (not a flag, not the value of --file or
      * --config); the rest goes to the shared parser. */
