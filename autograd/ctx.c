@@ -93,6 +93,24 @@ void *lb_arena_alloc(lb_ctx *ctx, size_t n)
     return p;
 }
 
+lb_arena_mark lb_arena_mark_get(const lb_ctx *ctx)
+{
+    const lb_arena *a = &ctx->arena;
+    return (lb_arena_mark){a->head, a->head ? a->head->used : 0, a->used};
+}
+
+void lb_arena_rewind(lb_ctx *ctx, lb_arena_mark mark)
+{
+    lb_arena *a = &ctx->arena;
+    lb_arena_chunk *c = mark.head ? mark.head : a->first;
+    if (!c) return;
+    LB_CHECK(c->used >= (mark.head ? mark.head_used : 0) && a->used >= mark.used);
+    c->used = mark.head ? mark.head_used : 0;
+    for (lb_arena_chunk *n = c->next; n; n = n->next) n->used = 0;   /* chunks past head were empty */
+    a->head = c;
+    a->used = mark.used;
+}
+
 static lb_tensor *tensor_header(lb_ctx *ctx, lb_dtype dt, int ndim, const int64_t *shape)
 {
     LB_CHECK(ndim >= 0 && ndim <= LB_MAX_DIMS);

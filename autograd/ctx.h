@@ -89,6 +89,18 @@ bool lb_ctx_set_grad(lb_ctx *ctx, bool enabled);
  * memory is not zeroed. */
 void *lb_arena_alloc(lb_ctx *ctx, size_t n);
 
+/* lb_arena_mark_get / lb_arena_rewind: a scope inside a step (activation
+ * recomputation, autograd/recompute.h). Rewinding to a mark gives back
+ * everything the arena handed out since the mark was taken, in this same
+ * step (no lb_ctx_step_end in between); what was allocated before it stays.
+ * The caller guarantees that nothing from after the mark is used again. */
+typedef struct lb_arena_mark {
+    lb_arena_chunk *head;     /* chunk being filled at the mark (NULL: none yet) */
+    size_t head_used, used;
+} lb_arena_mark;
+lb_arena_mark lb_arena_mark_get(const lb_ctx *ctx);
+void lb_arena_rewind(lb_ctx *ctx, lb_arena_mark mark);
+
 /* lb_tensor_new: a CPU step tensor (struct and data in the arena), data not
  * zeroed. */
 lb_tensor *lb_tensor_new(lb_ctx *ctx, lb_dtype dt, int ndim, const int64_t *shape);

@@ -2,6 +2,7 @@
  * reruns the segment (see recompute.h). */
 #include "autograd/recompute.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "autograd/tape.h"
@@ -64,9 +65,37 @@ static void check_closed(const ckpt_saved *sv, const lb_node *sub, lb_tensor *co
                       "but is neither an input of the segment nor made inside it: pass it in `in`",
                       n->op);
         }
-    for (int i = 0; i < sv->n_out; i++)
+    for (int i = 0; i < sv->n_out; i++) {
         LB_CHECKF(!is_input(sv, out[i]) && (!out[i]->requires_grad || on_tape(sub, out[i]->node)),
                   "lb_checkpoint: output %d is not a tensor the segment made", i);
+        for (int j = 0; j < i; j++)
+            LB_CHECKF(out[j] != out[i], "lb_checkpoint: outputs %d and %d are one tensor", j, i);
+    }
+}
+
+/* keep_outputs_cpu: gives the segment's arena memory back (rewind to mark)
+ * and remakes its outputs after the mark: new step tensors with the same
+ * values (copied through the heap). */
+static void keep_outputs_cpu(lb_ctx *ctx, lb_arena_mark mark, lb_tensor **out, int n)
+{
+    lb_tensor hdr[LB_CHECKPOINT_MAX];
+    size_t off[LB_CHECKPOINT_MAX + 1] = {0};
+    for (int i = 0; i < n; i++) {
+        hdr[i] = *out[i];
+        off[i + 1] = off[i] + lb_tensor_nbytes(out[i]);
+    }
+    unsigned char *tmp = malloc(off[n] ? off[n] : 1);
+    LB_CHECKF(tmp != NULL, "out of memory keeping a checkpoint's outputs (%zu bytes)", off[n]);
+    for (int i = 0; i < n; i++) memcpy(tmp + off[i], out[i]->data, off[i + 1] - off[i]);
+    lb_arena_rewind(ctx, mark);
+    for (int i = 0; i < n; i++) {
+        lb_tensor *t = lb_tensor_new(ctx, hdr[i].dtype, hdr[i].ndim, hdr[i].shape);
+        memcpy(t->data, tmp + off[i], off[i + 1] - off[i]);
+        t->requires_grad = hdr[i].requires_grad;
+        t->name = hdr[i].name;
+        out[i] = t;
+    }
+    free(tmp);
 }
 
 /* release_since (CUDA): frees the step memory taken since mark except the
@@ -88,6 +117,15 @@ static void checkpoint_backward(lb_ctx *ctx, lb_node *node)
     bool any = false;
     for (int i = 0; i < sv->n_out; i++) any |= sv->out[i]->grad != NULL;
     if (!any) return;
+    for (int j = 0; j < sv->n_in; j++)
+        LB_CHECKF(sv->in[j]->data != NULL, "lb_checkpoint: input %d was released before backward "
+                  "(lb_step_release); a checkpointed segment reruns from its inputs", j);
+    /* CPU: the inputs' grads are made before the mark, so the rewind keeps
+     * them (lb_grad_of zeroes a new grad either way: same numbers) */
+    if (!ctx->cuda)
+        for (int j = 0; j < sv->n_in; j++)
+            if (sv->in[j]->requires_grad && !(sv->in[j]->flags & LB_TENSOR_PERSISTENT)) lb_grad_of(ctx, sv->in[j]);
+    lb_arena_mark amark = lb_arena_mark_get(ctx);
     uint64_t mark = ctx->cuda ? lb_cuda_step_mark(ctx) : 0;
     lb_tensor *r[LB_CHECKPOINT_MAX];       /* the recomputed outputs */
     lb_tensor *handed[LB_CHECKPOINT_MAX];  /* the grads they got */
@@ -109,7 +147,8 @@ static void checkpoint_backward(lb_ctx *ctx, lb_node *node)
     if (!ctx->release_grads)
         for (int i = 0; i < sv->n_out; i++)
             if (handed[i]) sv->out[i]->grad = handed[i];
-    release_since(ctx, mark, sv->in, sv->n_in, true);
+    if (ctx->cuda) release_since(ctx, mark, sv->in, sv->n_in, true);
+    else lb_arena_rewind(ctx, amark);
 }
 
 void lb_checkpoint(lb_ctx *ctx, lb_checkpoint_fn fn, const void *closure, size_t closure_size,
@@ -136,6 +175,7 @@ void lb_checkpoint(lb_ctx *ctx, lb_checkpoint_fn fn, const void *closure, size_t
         sv->in[j] = in[j];
     }
 
+    lb_arena_mark amark = lb_arena_mark_get(ctx);
     uint64_t mark = ctx->cuda ? lb_cuda_step_mark(ctx) : 0;
     lb_node *sub = run_segment(ctx, sv, sv->out);
     check_closed(sv, sub, sv->out);
@@ -143,9 +183,10 @@ void lb_checkpoint(lb_ctx *ctx, lb_checkpoint_fn fn, const void *closure, size_t
     for (int i = 0; i < n_out; i++) {
         rg |= sv->out[i]->requires_grad;
         sv->out[i]->node = NULL;   /* its node is dropped with the sub-tape */
-        out[i] = sv->out[i];
     }
-    release_since(ctx, mark, sv->out, n_out, false);
+    if (ctx->cuda) release_since(ctx, mark, sv->out, n_out, false);
+    else keep_outputs_cpu(ctx, amark, sv->out, n_out);
+    for (int i = 0; i < n_out; i++) out[i] = sv->out[i];
     if (!rg) return;
 
     /* one node for the segment; the other outputs point at it too */

@@ -4,7 +4,9 @@
  * lb_checkpoint runs a segment of the forward (a transformer block, say)
  * and keeps only its inputs and outputs: the segment's own nodes and
  * intermediates are dropped as soon as it has run (on CUDA its step
- * allocations go back to the stream-ordered pool at once). One tape node
+ * allocations go back to the stream-ordered pool at once; on the CPU the
+ * step arena is rewound to where the segment began, its outputs copied to
+ * just after). One tape node
  * stands for the segment; when lb_backward reaches it, it runs the segment
  * again with recording on, hands the outputs' grads to the recomputed
  * outputs, back-propagates through the segment's fresh nodes (the same
@@ -28,9 +30,10 @@
  * Parameters receive their grads once, from the recomputed segment's
  * backward; the first forward's nodes are never run.
  *
+ * The inputs must still hold their data when backward reaches the segment
+ * (never lb_step_release one); this is checked.
+ *
  * Without grad mode (eval, generate) lb_checkpoint just calls the function.
- * On the CPU the step arena cannot give memory back in the middle of a
- * step, so there the facility changes nothing but the order of work.
  *
  * Not here: which segments a model checkpoints (layers/llama.c, gpt2.c,
  * under ctx->recompute).

@@ -11,7 +11,9 @@
  *     missed (a learned scale fed by both forwards, an output grad dropped)
  *     changes bits;
  *   - the recomputing forward left fewer nodes on the tape (one per block
- *     instead of the block's ops), so the facility was really used;
+ *     instead of the block's ops), so the facility was really used, and the
+ *     step arena's peak is lower (the segment's memory is rewound: only
+ *     block boundaries and one block's activations and grads are live);
  *   - without grad mode the forward is unchanged (logits bit-identical).
  * Cases: Llama with GQA and a tied head (fp; int4:g32 min-max with int8
  * per-token activations; int4:g32:lsq), Llama with an untied head and
@@ -77,6 +79,7 @@ typedef struct side {
     int nq;
     float loss[2];
     int64_t tape_len;   /* nodes after the first forward */
+    size_t peak;        /* the step arena's peak over the run */
 } side;
 
 static bool side_init(side *S, const rc_case *k, bool recompute)
@@ -124,6 +127,7 @@ static void side_run(side *S)
         lb_backward(ctx, lb_scale(ctx, loss, 0.5f));
         lb_ctx_step_end(ctx);
     }
+    S->peak = ctx->arena.peak;
 }
 
 static void side_free(side *S)
@@ -162,6 +166,8 @@ static void check_case(const rc_case *k)
             printf("    %s: grad of quantizer parameter %d differs (or is missing)\n", k->name, i);
         }
     LB_EXPECTF(differ == 0, "%s: %d grads differ with recompute", k->name, differ);
+    LB_EXPECTF(R.peak < P.peak, "%s: step arena peak %zu bytes with recompute, %zu without", k->name, R.peak,
+               P.peak);
     LB_EXPECTF(R.tape_len < P.tape_len, "%s: the recomputing forward recorded %lld nodes, the plain one %lld",
                k->name, (long long)R.tape_len, (long long)P.tape_len);
 
@@ -175,9 +181,9 @@ static void check_case(const rc_case *k)
     LB_EXPECTF(!memcmp(lp->data, lr->data, lb_tensor_nbytes(lp)), "%s: eval logits differ with recompute", k->name);
     LB_EXPECTF(R.ctx.tape_len == 0, "%s: an eval forward recorded nodes", k->name);
     printf("  %s: losses %.6f %.6f; %d parameter + %d quantizer grads compared bitwise, %d differ; forward tape "
-           "%lld -> %lld nodes\n",
+           "%lld -> %lld nodes, arena peak %.1f -> %.1f KiB\n",
            k->name, (double)R.loss[0], (double)R.loss[1], P.m.n_params, P.nq, differ, (long long)P.tape_len,
-           (long long)R.tape_len);
+           (long long)R.tape_len, (double)P.peak / 1024.0, (double)R.peak / 1024.0);
     lb_ctx_step_end(&P.ctx);
     lb_ctx_step_end(&R.ctx);
     side_free(&P);
