@@ -4,15 +4,30 @@
  * g64, per channel, per tensor; llama and gpt2): codes, scales and zeros
  * read back bit-identical with lb_quantizer_codes and the decoded weights
  * equal to the forward's w^ exactly; v1's zero-0 refusal and v2; refusals
- * of specs GPTQ cannot hold; files whose config disagrees with the tensors.
- * Runs from tests/. */
+ * of specs GPTQ cannot hold; files whose config disagrees with the tensors;
+ * the packed load's logits against the fake-quant forward.
+ *
+ *   test_gptq                 the tests above (run from tests/)
+ *   test_gptq GPTQ_DIR ...    parity: each dir (another tool's checkpoint,
+ *                             written by scripts/parity/gptq_parity.py with
+ *                             expected.safetensors / expected.json) loaded by
+ *                             lb_model_load_gptq gives transformers' fp32
+ *                             logits of the dequantized model within 1e-4 of
+ *                             max |logit| (test_model_parity's tolerance and
+ *                             reasoning: fp32 on both sides, different
+ *                             summation orders) and its greedy tokens through
+ *                             the KV cache.
+ */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "harness.h"
+#include "layers/json_util.h"
 #include "layers/checkpoint.h"
 #include "layers/fileio.h"
 #include "quant/export_hf.h"
@@ -428,8 +443,129 @@ static void test_load_model(void)
     load_and_compare(LB_ARCH_GPT2, "int4:g64:sym", false, "attn");
 }
 
-int main(void)
+#define PARITY_TOL 1e-4
+
+static void parity_logits(lb_ctx *ctx, const lb_model *m, const lb_st_file *ex, const char *dir)
 {
+    for (int i = 0;; i++) {
+        char in_name[32], out_name[32];
+        snprintf(in_name, sizeof in_name, "input_ids.%d", i);
+        snprintf(out_name, sizeof out_name, "logits.%d", i);
+        const lb_st_tensor *ti = lb_st_find(ex, in_name), *tl = lb_st_find(ex, out_name);
+        if (!ti || !tl) {
+            LB_EXPECTF(i > 0, "%s: expected.safetensors has no input_ids.0 / logits.0", dir);
+            return;
+        }
+        int64_t B = ti->shape[0], T = ti->shape[1], V = tl->shape[2];
+        float *want = malloc((size_t)(B * T * V) * sizeof *want);
+        lb_status st = lb_st_read_f32(tl, want);
+        LB_EXPECTF(!lb_failed(&st), "%s", st.msg);
+        lb_tensor *ids = lb_tensor_new(ctx, LB_I32, LB_SHAPE(B, T)); // (B, T)
+        memcpy(ids->data, ti->data, (size_t)(B * T) * sizeof(int32_t));
+        lb_tensor *logits = lb_model_forward(ctx, m, ids, NULL); // (B, T, V)
+        const float *got = lb_tensor_f32(logits);
+        double maxd = 0, maxr = 1e-6;
+        for (int64_t j = 0; j < B * T * V; j++) {
+            maxd = fmax(maxd, fabs((double)got[j] - (double)want[j]));
+            maxr = fmax(maxr, fabs((double)want[j]));
+        }
+        printf("  %s: input %d (B=%lld, T=%lld): max rel diff %.3g\n", dir, i, (long long)B, (long long)T,
+               maxd / maxr);
+        LB_EXPECTF(maxd / maxr <= PARITY_TOL, "%s: input %d: logits differ from transformers by %.3g", dir, i,
+                   maxd / maxr);
+        free(want);
+        lb_ctx_step_end(ctx);
+    }
+}
+
+/* parity_generate: greedy tokens through the KV cache == transformers'. */
+static void parity_generate(lb_ctx *ctx, const lb_model *m, const char *dir)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/expected.json", dir);
+    cJSON *root = NULL;
+    lb_status st = lb_json_load(path, &root);
+    LB_EXPECTF(!lb_failed(&st), "%s", st.msg);
+    if (lb_failed(&st)) return;
+    const cJSON *gen = cJSON_GetObjectItemCaseSensitive(root, "generate");
+    const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(gen, "prompt");
+    const cJSON *tokens = cJSON_GetObjectItemCaseSensitive(gen, "tokens");
+    int np = cJSON_GetArraySize(prompt), nt = cJSON_GetArraySize(tokens);
+    lb_kv_cache kv;
+    st = lb_kv_cache_init(&kv, m, np + nt + 1);
+    LB_EXPECTF(!lb_failed(&st) && np > 0 && nt > 0, "%s: %s", dir, st.msg);
+    if (lb_failed(&st)) {
+        cJSON_Delete(root);
+        return;
+    }
+    lb_tensor *ids = lb_tensor_new(ctx, LB_I32, LB_SHAPE(1, np)); // (1, T)
+    for (int i = 0; i < np; i++) ((int32_t *)ids->data)[i] = cJSON_GetArrayItem(prompt, i)->valueint;
+    for (int t = 0; t < nt; t++) {
+        lb_tensor *logits = lb_model_forward(ctx, m, ids, &kv); // (1, T, V)
+        int64_t T = logits->shape[1], V = logits->shape[2];
+        const float *last = lb_tensor_f32(logits) + (T - 1) * V;
+        int32_t best = 0;
+        for (int64_t v = 1; v < V; v++)
+            if (last[v] > last[best]) best = (int32_t)v;
+        int want = cJSON_GetArrayItem(tokens, t)->valueint;
+        LB_EXPECTF(best == want, "%s: greedy token %d is %d, transformers gives %d", dir, t, best, want);
+        if (best != want) break;
+        lb_ctx_step_end(ctx);
+        ids = lb_tensor_new(ctx, LB_I32, LB_SHAPE(1, 1)); // (1, 1)
+        ((int32_t *)ids->data)[0] = best;
+    }
+    lb_ctx_step_end(ctx);
+    lb_kv_cache_free(&kv);
+    cJSON_Delete(root);
+}
+
+/* The case the parity tests run on (the harness takes void functions). */
+typedef struct parity_case {
+    lb_ctx *ctx;
+    const lb_model *m;
+    const lb_st_file *ex;
+    const char *dir;
+} parity_case;
+static parity_case g_par;
+
+static void test_parity_logits(void) { parity_logits(g_par.ctx, g_par.m, g_par.ex, g_par.dir); }
+static void test_parity_generate(void) { parity_generate(g_par.ctx, g_par.m, g_par.dir); }
+
+static int parity_main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *dir = argv[i];
+        lb_model m;
+        lb_status st = lb_model_load_gptq(&m, dir);
+        if (lb_failed(&st)) {
+            fprintf(stderr, "%s\n", st.msg);
+            return 1;
+        }
+        char path[600];
+        snprintf(path, sizeof path, "%s/expected.safetensors", dir);
+        lb_st_file ex;
+        st = lb_st_open(&ex, path);
+        if (lb_failed(&st)) {
+            fprintf(stderr, "%s\n", st.msg);
+            lb_model_free(&m);
+            return 1;
+        }
+        lb_ctx ctx;
+        lb_ctx_init(&ctx, LB_CPU);
+        ctx.grad_enabled = false;
+        g_par = (parity_case){&ctx, &m, &ex, dir};
+        LB_RUN(test_parity_logits);
+        LB_RUN(test_parity_generate);
+        lb_ctx_free(&ctx);
+        lb_st_close(&ex);
+        lb_model_free(&m);
+    }
+    return lb_test_summary();
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1) return parity_main(argc, argv);
     snprintf(g_tmp, sizeof g_tmp, "/tmp/lb_test_gptq_%d", (int)getpid());
     char cmd[600];
     snprintf(cmd, sizeof cmd, "mkdir -p %s", g_tmp);
