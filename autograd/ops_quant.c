@@ -82,11 +82,13 @@ static lb_cuda_qweight cuda_desc(const lb_quantizer *q)
     case LB_QF_Q5_0: Q.grid = LB_CUDA_QGRID_Q5_0; break;
     case LB_QF_Q5_1: Q.grid = LB_CUDA_QGRID_Q5_1; break;
     case LB_QF_Q8_0: Q.grid = LB_CUDA_QGRID_Q8_0; break;
+    case LB_QF_Q4_K: Q.grid = LB_CUDA_QGRID_Q4_K; break;
+    case LB_QF_Q6_K: Q.grid = LB_CUDA_QGRID_Q6_K; break;
     default: Q.grid = LB_CUDA_QGRID_INT; break;
     }
     if (lb_qspec_is_ggml(sp)) {
         Q.mode = LB_CUDA_QMODE_GGML;
-        Q.group = 32;
+        Q.group = sp->group;   /* 32; q4_k, q6_k: their sub-block */
         Q.tensor = false;
     } else if (sp->format != LB_QF_INT) {
         Q.mode = LB_CUDA_QMODE_ABSMAX;

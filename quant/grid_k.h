@@ -5,7 +5,7 @@
  * arithmetic in the order written below (no FMA contraction, no fast-math).
  * The row-parallel CPU kernel (kernels/cpu/quant_k.c) and the CUDA kernel
  * (kernels/cuda/quant_k.cu) must agree with them bit for bit;
- * tests/test_quant_kgrid.c and tests/test_gpu_quant.c check that.
+ * tests/test_quant_kquant.c and tests/test_gpu_quant.c check that.
  *
  * Notation: nearest(v) = round half to even (ggml's magic-number
  * nearest_int for |v| < 2^22); clamp(nearest(v), lo, hi) gives lo for NaN;

@@ -3,7 +3,8 @@
  *
  * Forward, bit for bit: for every grid (int2..int8 x sym/asym x g32 / g48 /
  * g64 / g128 / ch / tensor with minmax, mse, lsq, lsq+; nf4, fp4, fp8; the
- * ggml presets q4_0 q4_1 q5_0 q5_1 q8_0) on random and adversarial weights
+ * ggml presets q4_0 q4_1 q5_0 q5_1 q8_0, the K-quants q4_k q6_k) on random
+ * and adversarial weights
  * (ties, saturation, all-zero groups, tiny / subnormal / huge values,
  * outliers), with row counts that are not multiples of 32 and column counts
  * that take the 4-wide, scalar and two-read paths: the codes, the scales and
@@ -85,12 +86,13 @@ static lb_cuda_qweight desc_of(const lb_quantizer *q)
         [LB_QF_FP8] = LB_CUDA_QGRID_FP8,   [LB_QF_FP4] = LB_CUDA_QGRID_FP4,
         [LB_QF_Q4_0] = LB_CUDA_QGRID_Q4_0, [LB_QF_Q4_1] = LB_CUDA_QGRID_Q4_1,
         [LB_QF_Q5_0] = LB_CUDA_QGRID_Q5_0, [LB_QF_Q5_1] = LB_CUDA_QGRID_Q5_1,
-        [LB_QF_Q8_0] = LB_CUDA_QGRID_Q8_0,
+        [LB_QF_Q8_0] = LB_CUDA_QGRID_Q8_0, [LB_QF_Q4_K] = LB_CUDA_QGRID_Q4_K,
+        [LB_QF_Q6_K] = LB_CUDA_QGRID_Q6_K,
     };
     Q.grid = grids[sp->format];
     if (lb_qspec_is_ggml(sp)) {
         Q.mode = LB_CUDA_QMODE_GGML;
-        Q.group = 32;
+        Q.group = sp->group;   /* 32; q4_k, q6_k: their sub-block */
         Q.tensor = false;
     } else if (sp->format != LB_QF_INT) {
         Q.mode = LB_CUDA_QMODE_ABSMAX;
@@ -159,6 +161,7 @@ static void check_fwd(const char *text, int64_t rows, int64_t cols, int cases)
     LB_EXPECTF(!lb_failed(&st), "%s: %s", text, st.msg);
     if (lb_failed(&st)) return;
     if (sp.gran == LB_QG_GROUP && cols % sp.group != 0) return;   /* not this shape's grid */
+    if (lb_qspec_is_kquant(&sp) && cols % 256 != 0) return;
     int64_t n = rows * cols;
     lb_tensor *w = lb_tensor_alloc(LB_F32, 2, (const int64_t[]){rows, cols});
     float *o_c = malloc((size_t)n * 4), *o_g = malloc((size_t)n * 4), *o16 = malloc((size_t)n * 4);
@@ -275,6 +278,20 @@ static void test_fwd_value_ggml(void)
     }
 }
 
+/* The K-quants: the warp-per-super-block encoder (quant_k.cu) on every
+ * adversarial pattern, one to many super-blocks per row, rows that leave
+ * the last thread block partly idle. */
+static void test_fwd_kquant(void)
+{
+    static const char *specs[] = {"q4_k", "q6_k"};
+    for (int i = 0; i < 2; i++) {
+        check_fwd(specs[i], 37, 256, 4);
+        check_fwd(specs[i], 5, 768, 3);
+        check_fwd(specs[i], 3, 2048, 3);
+        check_fwd(specs[i], 300, 1024, 1);
+    }
+}
+
 /* ---- through the op: output, lowp, backward -------------------------------- */
 
 static void check_op(const char *text, int64_t rows, int64_t cols, bool with_lowp, uint64_t seed)
@@ -362,6 +379,11 @@ static void test_op_weight(void)
     for (size_t i = 0; i < sizeof specs / sizeof *specs; i++) {
         check_op(specs[i], 37, 256, false, 100 + i);
         check_op(specs[i], 5, 384, true, 200 + i);
+    }
+    static const char *kq[] = {"q4_k", "q6_k"};   /* in: a multiple of 256 */
+    for (int i = 0; i < 2; i++) {
+        check_op(kq[i], 37, 256, false, 300 + i);
+        check_op(kq[i], 5, 512, true, 310 + i);
     }
     check_op("int4:g128:lsq", 300, 1024, true, 7);
     check_op("int4:tensor:lsq+", 300, 1024, false, 8);
@@ -621,6 +643,7 @@ int main(int argc, char **argv)
         LB_RUN(test_fwd_int_minmax);
         LB_RUN(test_fwd_int_mse_lsq);
         LB_RUN(test_fwd_value_ggml);
+        LB_RUN(test_fwd_kquant);
         LB_RUN(test_op_weight);
         LB_RUN(test_linear_wiring);
         LB_RUN(test_act);

@@ -690,6 +690,10 @@ void lb_cuda_fake_quant_weight_fwd(lb_ctx *ctx, const lb_cuda_qweight *Q, const 
     if (is_value_grid(Q->grid)) lut_make(Q->grid, &a.lut);
     cudaStream_t st = lb_cuda_stream(ctx);
 
+    if (Q->grid == LB_CUDA_QGRID_Q4_K || Q->grid == LB_CUDA_QGRID_Q6_K) {   /* quant_k.cu */
+        lb_cuda_fake_quant_kquant_fwd(ctx, Q, w, s, z, out16, out32, codes);
+        return;
+    }
     if (Q->mode == LB_CUDA_QMODE_GGML) {
         a.group = 32;
         a.ngroups = n / 32;

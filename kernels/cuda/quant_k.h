@@ -33,7 +33,7 @@ extern "C" {
 typedef enum lb_cuda_qgrid {
     LB_CUDA_QGRID_INT = 0, LB_CUDA_QGRID_NF4, LB_CUDA_QGRID_FP4, LB_CUDA_QGRID_FP8,
     LB_CUDA_QGRID_Q4_0, LB_CUDA_QGRID_Q4_1, LB_CUDA_QGRID_Q5_0, LB_CUDA_QGRID_Q5_1,
-    LB_CUDA_QGRID_Q8_0
+    LB_CUDA_QGRID_Q8_0, LB_CUDA_QGRID_Q4_K, LB_CUDA_QGRID_Q6_K
 } lb_cuda_qgrid;
 
 typedef enum lb_cuda_qmode {
@@ -42,7 +42,8 @@ typedef enum lb_cuda_qmode {
     LB_CUDA_QMODE_LSQ,         /* int: s (and z) from the learned ps (pz) */
     LB_CUDA_QMODE_LSQP,        /* int: as LSQ, z = round(pz) */
     LB_CUDA_QMODE_ABSMAX,      /* nf4 / fp4 / fp8 */
-    LB_CUDA_QMODE_GGML,        /* q4_0 ... q8_0 (group 32) */
+    LB_CUDA_QMODE_GGML,        /* q4_0 ... q8_0 (group 32); q4_k, q6_k (group
+                                  = their sub-block, 32 / 16) */
 } lb_cuda_qmode;
 
 /* lb_cuda_qweight: what a weight quantizer is, in kernel terms (the op
@@ -54,7 +55,8 @@ typedef struct lb_cuda_qweight {
     bool sym;           /* int: z = 2^(bits-1) */
     bool f16;           /* scales rounded to fp16 (else clamped fp32) */
     int64_t rows, cols;
-    int64_t group;      /* columns per scale (cols per channel; ggml: 32) */
+    int64_t group;      /* columns per scale (cols per channel; ggml: 32;
+                           q4_k: 32, q6_k: 16) */
     bool tensor;        /* one scale for the whole weight */
 } lb_cuda_qweight;
 
@@ -72,6 +74,16 @@ typedef struct lb_cuda_qweight {
 void lb_cuda_fake_quant_weight_fwd(lb_ctx *ctx, const lb_cuda_qweight *Q, const float *w,
                                    const float *ps, const float *pz, float *s, float *z,
                                    void *out16, float *out32, uint8_t *codes);
+
+/* lb_cuda_fake_quant_kquant_fwd (quant_k.cu): the K-quant encoder of
+ * quant/grid_k.h for Q->grid LB_CUDA_QGRID_Q4_K / _Q6_K (cols % 256 == 0),
+ * one warp per super-block, bit for bit with kernels/cpu/quant_k.c: codes,
+ * w^ (bf16 out16 and/or f32 out32) and the sub-block scales s and zeros z
+ * (q4_k: mins; q6_k: 32), rows * cols/32 (q4_k) or cols/16 (q6_k) floats.
+ * OVERWRITES every non-NULL output; s and z are required.
+ * lb_cuda_fake_quant_weight_fwd calls it for these grids. */
+void lb_cuda_fake_quant_kquant_fwd(lb_ctx *ctx, const lb_cuda_qweight *Q, const float *w, float *s,
+                                   float *z, void *out16, float *out32, uint8_t *codes);
 
 /* lb_cuda_fake_quant_weight_bwd: the fused backward of an int grid (the
  * value grids and ggml presets pass everything: dw += dout). With s, z the
@@ -125,6 +137,10 @@ void lb_cuda_fake_quant_act_pact_bwd(lb_ctx *ctx, const void *x, const void *dou
 static inline void lb_cuda_fake_quant_weight_fwd(lb_ctx *ctx, const lb_cuda_qweight *Q, const float *w, const float *ps, const float *pz, float *s, float *z, void *out16, float *out32, uint8_t *codes)
 {
     lb_cuda_absent("lb_cuda_fake_quant_weight_fwd");
+}
+static inline void lb_cuda_fake_quant_kquant_fwd(lb_ctx *ctx, const lb_cuda_qweight *Q, const float *w, float *s, float *z, void *out16, float *out32, uint8_t *codes)
+{
+    lb_cuda_absent("lb_cuda_fake_quant_kquant_fwd");
 }
 static inline void lb_cuda_fake_quant_weight_bwd(lb_ctx *ctx, const lb_cuda_qweight *Q, const float *w, const float *s, const float *z, const void *dout, lb_dtype tdout, float g, float *dw, float *ds, float *dz)
 {
