@@ -98,7 +98,10 @@ lb_tensor *lb_attention(lb_ctx *ctx, lb_tensor *q, lb_tensor *k, lb_tensor *v, i
  * nll_sum/count are non-NULL they receive the sum of NLL (double) and the
  * number of rows counted. On CUDA: targets on the CPU (no wait) or the GPU
  * (copied back for the check); the vocabulary is processed in chunks (no
- * (N, V) f32 buffer); asking for nll_sum waits for the device. */
+ * (N, V) f32 buffer); asking for nll_sum waits for the device. With
+ * ctx->release_grads on, when the logits come straight from an lb_linear /
+ * lb_matmul (through reshapes only), the CUDA backward writes their grad
+ * over their memory: their values are gone after lb_backward. */
 lb_tensor *lb_cross_entropy(lb_ctx *ctx, lb_tensor *logits, lb_tensor *targets,
                             double *nll_sum, int64_t *count);
 
