@@ -3,7 +3,7 @@
 writer written here from FORMATS.md §3 (numpy + torch), for
 tests/test_gptq_py.sh.
 
-    gptq_parity.py check GPTQ_DIR HF_F32_DIR
+    gptq_parity.py check GPTQ_DIR HF_F32_DIR [GPTQ_DIR HF_F32_DIR ...]
         Unpacks lowbit's GPTQ export as AutoGPTQ's torch path does (shifts
         for 2/4/8 bits, the three-word scheme for 3 bits, +1 on v1 zeros,
         g_idx) and requires every dequantized weight to equal, bit for bit,
@@ -23,6 +23,12 @@ tests/test_gptq_py.sh.
         tests/test_model_parity.c reads; test_gptq reads them for a GPTQ
         dir). --split-config puts checkpoint_format only in config.json and
         sym / desc_act only in quantize_config.json.
+
+    gptq_parity.py cases OUT_ROOT
+        `write` for the standard set (one process, torch imported once):
+        4-bit g32 act-order v2 split configs, 3-bit g64 act-order v1 (a group
+        size that does not divide 160 inputs), 2-bit per-column sym v1,
+        8-bit g32 act-order v2; prints one directory per line.
 """
 import argparse
 import json
@@ -238,15 +244,24 @@ def write(a):
     write_expected(model, a.out, os.path.basename(os.path.normpath(a.out)), [(2, 13), (1, 29)], gen)
     print("write: %s (%d-bit, group %d, %s%s%s)" % (a.out, bits, a.group, fmt,
                                                     ", act-order" if a.act_order else "",
-                                                    ", sym" if a.sym else ""))
+                                                    ", sym" if a.sym else ""), file=sys.stderr)
+
+
+CASES = [
+    ("int4_g32_actorder_v2_split", dict(bits=4, group=32, act_order=True, v2=True, split_config=True, seed=11)),
+    ("int3_g64_actorder_v1", dict(bits=3, group=64, act_order=True, seed=12)),
+    ("int2_col_sym_v1", dict(bits=2, group=-1, sym=True, seed=13)),
+    ("int8_g32_actorder_v2", dict(bits=8, group=32, act_order=True, v2=True, seed=14)),
+]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("check")
-    c.add_argument("gptq_dir")
-    c.add_argument("hf_dir")
+    c.add_argument("dirs", nargs="+", help="GPTQ_DIR HF_F32_DIR pairs")
+    cs = sub.add_parser("cases")
+    cs.add_argument("root")
     w = sub.add_parser("write")
     w.add_argument("out")
     w.add_argument("--bits", type=int, required=True)
@@ -260,7 +275,19 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(1)
     if a.cmd == "check":
-        check(a.gptq_dir, a.hf_dir)
+        if len(a.dirs) % 2:
+            ap.error("check takes GPTQ_DIR HF_F32_DIR pairs")
+        for i in range(0, len(a.dirs), 2):
+            check(a.dirs[i], a.dirs[i + 1])
+    elif a.cmd == "cases":
+        for name, kw in CASES:
+            out = os.path.join(a.root, name)
+            ns = argparse.Namespace(out=out, act_order=False, v2=False, sym=False, split_config=False,
+                                    seed=1, vocab=128)
+            for k, v in kw.items():
+                setattr(ns, k, v)
+            write(ns)
+            print(out)
     else:
         write(a)
     return 0

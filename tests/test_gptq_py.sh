@@ -1,0 +1,50 @@
+#!/bin/bash
+# test_gptq_py.sh — GPTQ against a reference reader and writer in Python
+# (scripts/parity/gptq_parity.py: AutoGPTQ's unpacking and packing written
+# from FORMATS.md §3 in numpy/torch) and transformers:
+#   1. lowbit's GPTQ exports (2/3/4/8 bits, sym/asym, g32/g64/per channel,
+#      per tensor, v1 and v2) dequantize, in Python, to exactly the
+#      weights of lowbit's `export --format hf --dtype f32` of the same run
+#      (the forward's w^), with the configs and tensor layouts of §3.1/§3.7;
+#   2. checkpoints written the way other tools write them (act-order with a
+#      random g_idx, v2 zeros including 0, v1, a group size that does not
+#      divide the inputs, configs split across the two files) load in lowbit
+#      with the linears packed and give transformers' fp32 logits of the
+#      dequantized model within 1e-4 and its greedy tokens (test_gptq DIR);
+#   3. transformers loads the `--format hf` export (f16) as a plain model and
+#      gives lowbit's logits (test_model_parity on it, as test_logits_py.sh).
+#
+# Env: LOWBIT (test_gptq and test_model_parity are beside it), LB_PY (python
+# with torch + transformers + safetensors + numpy; empty = skip), LB_SRC, LB_TMP.
+set -u
+[ -n "${LB_PY:-}" ] || { echo "LB_PY is empty: no reference python, skipping"; exit 77; }
+"$LB_PY" -c "import torch, transformers, safetensors, numpy" 2>/dev/null ||
+    { echo "$LB_PY lacks torch/transformers/safetensors/numpy, skipping"; exit 77; }
+BIN="$(dirname "$LOWBIT")"
+T="$LB_TMP/gptq_py"
+rm -rf "$T" && mkdir -p "$T"
+fail() { echo "FAIL: $*"; exit 1; }
+PY="$LB_SRC/scripts/parity/gptq_parity.py"
+
+"$LOWBIT" init --config llama-tiny --tokenizer "$LB_SRC/assets/tokenizers/code-8k" --out "$T/m" > /dev/null || fail "init"
+pairs=()
+for c in int4:g32:asym:v1 int3:g64:asym:v2 int2:ch:sym:v1 int8:g32:asym:v2 int4:tensor:sym:v2; do
+    spec=${c%:*} fmt=${c##*:} name=$(echo "$c" | tr ':' '_')
+    "$LOWBIT" ptq --method rtn --wq "$spec" --model "$T/m" --out "$T/$name" > /dev/null || fail "ptq $spec"
+    "$LOWBIT" export --model "$T/$name" --format gptq --gptq-format "$fmt" --out "$T/$name.gptq" > /dev/null 2>&1 ||
+        fail "export gptq $c"
+    "$LOWBIT" export --model "$T/$name" --format hf --dtype f32 --out "$T/$name.hf" > /dev/null 2>&1 ||
+        fail "export hf $c"
+    pairs+=("$T/$name.gptq" "$T/$name.hf")
+done
+"$LB_PY" "$PY" check "${pairs[@]}" || fail "lowbit's GPTQ exports do not dequantize to its weights"
+
+mapfile -t CASES < <("$LB_PY" "$PY" cases "$T/other" 2> "$T/cases.log") || { cat "$T/cases.log"; fail "gptq_parity.py cases"; }
+[ "${#CASES[@]}" -eq 4 ] || { cat "$T/cases.log"; fail "expected 4 written checkpoints, got ${#CASES[@]}"; }
+"$BIN/test_gptq" "${CASES[@]}" || fail "lowbit's load of other tools' GPTQ checkpoints differs from transformers"
+
+"$LOWBIT" export --model "$T/int4_g32_asym_v1" --format hf --out "$T/hf16" > /dev/null 2>&1 || fail "export hf f16"
+"$LB_PY" "$LB_SRC/scripts/parity/expected_logits.py" "$T/hf16" > "$T/expected.log" 2>&1 ||
+    { cat "$T/expected.log"; fail "transformers could not load the --format hf export"; }
+"$BIN/test_model_parity" "$T/hf16" || fail "lowbit's logits of the hf export differ from transformers'"
+echo "test_gptq_py: all passed"
