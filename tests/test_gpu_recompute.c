@@ -51,9 +51,9 @@ static lb_model_config shape(lb_arch arch)
     c.hidden_size = 256;
     c.intermediate_size = 704;   /* a multiple of the group of 32 */
     c.n_layers = 6;
-    c.n_heads = 8;
-    c.n_kv_heads = arch == LB_ARCH_GPT2 ? 8 : 2;
-    c.head_dim = 32;
+    c.n_heads = 4;
+    c.n_kv_heads = arch == LB_ARCH_GPT2 ? 4 : 2;
+    c.head_dim = 64;               /* a head dim cuDNN's fused attention takes */
     c.max_pos = 256;
     c.norm_eps = 1e-5;
     c.rope.theta = 10000.0;
