@@ -8,8 +8,9 @@
 #      (the forward's w^), with the configs and tensor layouts of §3.1/§3.7;
 #   2. checkpoints written the way other tools write them (act-order with a
 #      random g_idx, v2 zeros including 0, v1, a group size that does not
-#      divide the inputs, configs split across the two files) load in lowbit
-#      with the linears packed and give transformers' fp32 logits of the
+#      divide the inputs, configs split across the two files, a quantized
+#      lm_head) load in lowbit with the linears packed and give
+#      transformers' fp32 logits of the
 #      dequantized model within 1e-4 and its greedy tokens (test_gptq DIR);
 #   3. transformers loads the `--format hf` export (f16) as a plain model and
 #      gives lowbit's logits (test_model_parity on it, as test_logits_py.sh).
@@ -40,7 +41,7 @@ done
 "$LB_PY" "$PY" check "${pairs[@]}" || fail "lowbit's GPTQ exports do not dequantize to its weights"
 
 mapfile -t CASES < <("$LB_PY" "$PY" cases "$T/other" 2> "$T/cases.log") || { cat "$T/cases.log"; fail "gptq_parity.py cases"; }
-[ "${#CASES[@]}" -eq 4 ] || { cat "$T/cases.log"; fail "expected 4 written checkpoints, got ${#CASES[@]}"; }
+[ "${#CASES[@]}" -eq 5 ] || { cat "$T/cases.log"; fail "expected 5 written checkpoints, got ${#CASES[@]}"; }
 "$BIN/test_gptq" "${CASES[@]}" || fail "lowbit's load of other tools' GPTQ checkpoints differs from transformers"
 
 "$LOWBIT" export --model "$T/int4_g32_asym_v1" --format hf --out "$T/hf16" > /dev/null 2>&1 || fail "export hf f16"

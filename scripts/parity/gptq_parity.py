@@ -13,7 +13,7 @@ tests/test_gptq_py.sh.
         both files) and the tensor dtypes and shapes of §3.1.
 
     gptq_parity.py write OUT_DIR --bits B --group G [--act-order] [--v2]
-                   [--sym] [--split-config] [--seed N] [--vocab V]
+                   [--sym] [--split-config] [--lm-head] [--seed N] [--vocab V]
         Writes a GPTQ checkpoint the way another tool would: a random
         LlamaForCausalLM whose linears get random codes, fp16 scales and
         zeros (v1: stored zero - 1, zeros in [1, maxq]; v2: zeros in
@@ -22,13 +22,15 @@ tests/test_gptq_py.sh.
         whose logits and greedy tokens become OUT_DIR/expected.* (the files
         tests/test_model_parity.c reads; test_gptq reads them for a GPTQ
         dir). --split-config puts checkpoint_format only in config.json and
-        sym / desc_act only in quantize_config.json.
+        sym / desc_act only in quantize_config.json. --lm-head quantizes
+        lm_head too ("lm_head": true).
 
     gptq_parity.py cases OUT_ROOT
         `write` for the standard set (one process, torch imported once):
         4-bit g32 act-order v2 split configs, 3-bit g64 act-order v1 (a group
         size that does not divide 160 inputs), 2-bit per-column sym v1,
-        8-bit g32 act-order v2; prints one directory per line.
+        8-bit g32 act-order v2, 4-bit g32 v1 with lm_head; prints one
+        directory per line.
 """
 import argparse
 import json
@@ -189,34 +191,35 @@ def write(a):
             if "norm" in name:
                 v = 1.0 + 0.1 * torch.randn(p.shape)
             p.copy_(v.half().float())
-        for i in range(cfg.num_hidden_layers):
-            for lin in LINEARS:
-                pref = "model.layers.%d.%s" % (i, lin)
-                mod = model.get_submodule(pref)
-                N, K = mod.weight.shape
-                gs = K if a.group == -1 else a.group
-                G = math.ceil(K / gs)
-                q = rng.integers(0, maxq + 1, size=(K, N))
-                if a.sym:
-                    z = np.full((G, N), 1 << (bits - 1))
-                else:
-                    z = rng.integers(0 if a.v2 else 1, maxq + 1, size=(G, N))
-                z[0, 0] = 0 if (a.v2 and not a.sym) else z[0, 0]   # v2 holds a zero of 0
-                sc = (rng.uniform(0.5, 1.5, size=(G, N)) * 0.2 / maxq / math.sqrt(K)).astype(np.float16)
-                if a.act_order:
-                    perm = rng.permutation(K)
-                    g_idx = np.empty(K, dtype=np.int32)
-                    g_idx[perm] = np.arange(K) // gs
-                else:
-                    g_idx = (np.arange(K) // gs).astype(np.int32)
-                stored = z if a.v2 else z - 1
-                tensors[pref + ".qweight"] = pack_rows(q, bits)
-                tensors[pref + ".qzeros"] = pack_rows(stored.T.copy(), bits).T.copy()
-                tensors[pref + ".scales"] = sc
-                tensors[pref + ".g_idx"] = g_idx
-                w = dequant(tensors[pref + ".qweight"], tensors[pref + ".qzeros"], sc, g_idx, bits,
-                            not a.v2)
-                mod.weight.copy_(torch.from_numpy(w.T.copy()))
+        prefixes = ["model.layers.%d.%s" % (i, lin) for i in range(cfg.num_hidden_layers) for lin in LINEARS]
+        if a.lm_head:
+            prefixes.append("lm_head")
+        for pref in prefixes:
+            mod = model.get_submodule(pref)
+            N, K = mod.weight.shape
+            gs = K if a.group == -1 else a.group
+            G = math.ceil(K / gs)
+            q = rng.integers(0, maxq + 1, size=(K, N))
+            if a.sym:
+                z = np.full((G, N), 1 << (bits - 1))
+            else:
+                z = rng.integers(0 if a.v2 else 1, maxq + 1, size=(G, N))
+            z[0, 0] = 0 if (a.v2 and not a.sym) else z[0, 0]   # v2 holds a zero of 0
+            sc = (rng.uniform(0.5, 1.5, size=(G, N)) * 0.2 / maxq / math.sqrt(K)).astype(np.float16)
+            if a.act_order:
+                perm = rng.permutation(K)
+                g_idx = np.empty(K, dtype=np.int32)
+                g_idx[perm] = np.arange(K) // gs
+            else:
+                g_idx = (np.arange(K) // gs).astype(np.int32)
+            stored = z if a.v2 else z - 1
+            tensors[pref + ".qweight"] = pack_rows(q, bits)
+            tensors[pref + ".qzeros"] = pack_rows(stored.T.copy(), bits).T.copy()
+            tensors[pref + ".scales"] = sc
+            tensors[pref + ".g_idx"] = g_idx
+            w = dequant(tensors[pref + ".qweight"], tensors[pref + ".qzeros"], sc, g_idx, bits,
+                        not a.v2)
+            mod.weight.copy_(torch.from_numpy(w.T.copy()))
     quantized = set(k.rsplit(".", 1)[0] + ".weight" for k in tensors)
     for name, p in model.state_dict().items():
         if name not in quantized and "rotary_emb" not in name:
@@ -225,6 +228,7 @@ def write(a):
     np_save(tensors, os.path.join(a.out, "model.safetensors"), metadata={"format": "pt"})
     fmt = "gptq_v2" if a.v2 else "gptq"
     q = {"bits": bits, "group_size": a.group, "desc_act": bool(a.act_order), "sym": bool(a.sym),
+         "lm_head": bool(a.lm_head),
          "checkpoint_format": fmt, "quant_method": "gptq", "damp_percent": 0.01,
          "static_groups": False, "true_sequential": True}
     qfile, cfile = dict(q), dict(q)
@@ -252,6 +256,7 @@ CASES = [
     ("int3_g64_actorder_v1", dict(bits=3, group=64, act_order=True, seed=12)),
     ("int2_col_sym_v1", dict(bits=2, group=-1, sym=True, seed=13)),
     ("int8_g32_actorder_v2", dict(bits=8, group=32, act_order=True, v2=True, seed=14)),
+    ("int4_g32_lm_head_v1", dict(bits=4, group=32, lm_head=True, seed=15)),
 ]
 
 
@@ -270,6 +275,7 @@ def main():
     w.add_argument("--v2", action="store_true")
     w.add_argument("--sym", action="store_true")
     w.add_argument("--split-config", action="store_true")
+    w.add_argument("--lm-head", action="store_true")
     w.add_argument("--seed", type=int, default=1)
     w.add_argument("--vocab", type=int, default=128)
     a = ap.parse_args()
@@ -283,7 +289,7 @@ def main():
         for name, kw in CASES:
             out = os.path.join(a.root, name)
             ns = argparse.Namespace(out=out, act_order=False, v2=False, sym=False, split_config=False,
-                                    seed=1, vocab=128)
+                                    lm_head=False, seed=1, vocab=128)
             for k, v in kw.items():
                 setattr(ns, k, v)
             write(ns)
