@@ -16,8 +16,11 @@
  *     block boundaries and one block's activations and grads are live);
  *   - without grad mode the forward is unchanged (logits bit-identical).
  * Cases: Llama with GQA and a tied head (fp; int4:g32 min-max with int8
- * per-token activations; int4:g32:lsq), Llama with an untied head and
- * biases, GPT-2 with its tied head (fp; int4:g32:lsq).
+ * per-token activations; int4:g32:lsq; int4:g32 with statically
+ * calibrated int8 activations, whose sites must not be observed again:
+ * their calibration count is unchanged), Llama with an untied head and
+ * biases, GPT-2 with its tied head (fp; int4:g32:lsq; PACT activations,
+ * whose learned clips get their grads once).
  */
 #include <math.h>
 #include <stdio.h>
@@ -26,6 +29,7 @@
 #include "autograd/ops.h"
 #include "harness.h"
 #include "layers/model.h"
+#include "quant/quantizer.h"
 #include "train/run_quant.h"
 
 typedef struct rc_case {
@@ -108,7 +112,29 @@ static bool side_init(side *S, const rc_case *k, bool recompute)
     }
     S->nq = lb_run_quant_params(&S->m, S->qp, 128);
     LB_CHECK(S->nq <= 128);
+    if (k->aq && strstr(k->aq, "static")) {   /* calibrate every site once, on the same values */
+        lb_tensor *cal = lb_tensor_alloc(LB_F32, LB_SHAPE(4, 64));
+        LB_CHECK(cal != NULL);
+        lb_test_rand(cal->data, 4 * 64, 77, -3.0f, 3.0f);
+        for (int64_t b = 0; b < S->m.cfg.n_layers; b++)
+            for (int id = 0; id < LB_LIN_COUNT; id++)
+                if (S->m.blocks[b].aquant[id]) {
+                    st = lb_quantizer_observe(S->m.blocks[b].aquant[id], cal);
+                    LB_EXPECTF(!lb_failed(&st), "%s", st.msg);
+                }
+        lb_tensor_free(cal);
+    }
     return true;
+}
+
+/* observed: the calibration batches seen, summed over m's activation sites */
+static int64_t observed(const lb_model *m)
+{
+    int64_t n = 0;
+    for (int64_t b = 0; b < m->cfg.n_layers; b++)
+        for (int id = 0; id < LB_LIN_COUNT; id++)
+            if (m->blocks[b].aquant[id]) n += m->blocks[b].aquant[id]->act_observed;
+    return n;
 }
 
 /* two micro-batches, grads accumulating */
@@ -149,8 +175,12 @@ static void check_case(const rc_case *k)
     side P, R;
     bool ok = side_init(&P, k, false) && side_init(&R, k, true);
     if (!ok) return;
+    int64_t seen = observed(&R.m);
+    LB_EXPECTF(!k->aq || !strstr(k->aq, "static") || seen > 0, "%s: no calibrated activation site", k->name);
     side_run(&P);
     side_run(&R);
+    LB_EXPECTF(observed(&R.m) == seen, "%s: activation sites observed %lld times before the steps, %lld after",
+               k->name, (long long)seen, (long long)observed(&R.m));
     LB_EXPECTF(!memcmp(P.loss, R.loss, sizeof P.loss), "%s: losses %.9g %.9g with recompute, %.9g %.9g without",
                k->name, (double)R.loss[0], (double)R.loss[1], (double)P.loss[0], (double)P.loss[1]);
     int differ = 0;
@@ -199,6 +229,15 @@ static void test_llama_lsq(void)
 {
     check_case(&(rc_case){"llama int4:g32:lsq", LB_ARCH_LLAMA, "int4:g32:lsq", NULL, true, false});
 }
+static void test_llama_static_act(void)
+{
+    check_case(&(rc_case){"llama int4:g32 + int8:tensor:static", LB_ARCH_LLAMA, "int4:g32", "int8:tensor:static",
+                          true, false});
+}
+static void test_gpt2_pact(void)
+{
+    check_case(&(rc_case){"gpt2 int8:tensor:pact", LB_ARCH_GPT2, NULL, "int8:tensor:pact", true, true});
+}
 static void test_llama_untied_bias(void)
 {
     check_case(&(rc_case){"llama untied, biases", LB_ARCH_LLAMA, NULL, NULL, false, true});
@@ -214,8 +253,10 @@ int main(void)
     LB_RUN(test_llama_fp);
     LB_RUN(test_llama_minmax);
     LB_RUN(test_llama_lsq);
+    LB_RUN(test_llama_static_act);
     LB_RUN(test_llama_untied_bias);
     LB_RUN(test_gpt2_fp);
     LB_RUN(test_gpt2_lsq);
+    LB_RUN(test_gpt2_pact);
     return lb_test_summary();
 }
