@@ -3,7 +3,7 @@
 # generate, end to end on llama-tiny: a QAT int4 run and RTN runs (int3 v2,
 # int8 per channel) exported to GPTQ give the run's perplexity to 1e-4
 # relative (the quantized linears are bit-exact; the rest is f16 in the
-# file); generate reads the GPTQ dir; the hf export evaluates too; runs on
+# file); generate and info read the GPTQ dir; the hf export evaluates too; runs on
 # grids GPTQ cannot hold are refused with the flag to pass (--wq), which
 # then works; bad flags and GPTQ dirs whose config disagrees with the
 # tensors fail with a clear "lowbit: error:".
@@ -57,6 +57,11 @@ for run in qat:v1 rtn3:v2 rtn8:v2; do
         fail "export $name: checkpoint_format is not $want"
     agree "$(ppl "$T/$name")" "$(ppl "$T/$name.gptq")" "$name -> gptq $fmt"
 done
+
+# info names the GPTQ settings
+"$LOWBIT" info "$T/qat.gptq" > "$T/info.txt" 2>&1 || fail "info of the GPTQ dir"
+grep -q "^gptq: *4-bit, group_size 32, sym, checkpoint_format gptq," "$T/info.txt" || { cat "$T/info.txt"; fail "info: no gptq line"; }
+"$LOWBIT" info "$T/rtn3.gptq" --json | grep -q '"gptq":{"bits":3' || fail "info --json: no gptq object"
 
 # generate reads the GPTQ dir (packed linears, its tokenizer)
 "$LOWBIT" generate --model "$T/qat.gptq" --prompt "def main" --max-tokens 8 --device cpu --json > "$T/gen.json" \

@@ -18,6 +18,7 @@
 #include "layers/config.h"
 #include "layers/fileio.h"
 #include "layers/json_util.h"
+#include "quant/gptq.h"
 #include "train/cli/commands.h"
 #include "train/cli/info_gguf.h"
 
@@ -128,6 +129,20 @@ static void print_metadata(const info_src *s)
         }
 }
 
+/* print_gptq_text: the GPTQ settings of a GPTQ dir (quant/gptq.h), or
+ * why they cannot be read. */
+static void print_gptq_text(const char *dir)
+{
+    if (!lb_gptq_detect(dir)) return;
+    lb_gptq_config c;
+    lb_status st = lb_gptq_config_load(dir, &c);
+    if (lb_failed(&st)) printf("gptq:     unreadable: %s\n", st.msg);
+    else
+        printf("gptq:     %d-bit, group_size %d, %s, checkpoint_format %s, desc_act %s, lm_head %s\n", c.bits,
+               c.group_size, c.sym ? "sym" : "asym", c.v2 ? "gptq_v2" : "gptq", c.desc_act ? "true" : "false",
+               c.lm_head ? "true" : "false");
+}
+
 static void print_text(const info_src *s)
 {
     int name_w = 4, dtype_w = 5, n_tensors = 0;
@@ -144,6 +159,7 @@ static void print_text(const info_src *s)
         }
     printf("%s: %s\n", s->path, s->is_dir ? "Hugging Face model directory" : "safetensors file");
     if (s->is_dir) print_config_text(s->path);
+    if (s->is_dir) print_gptq_text(s->path);
     if (s->is_dir && s->n_files > 1) {
         printf("shards:   %d (model.safetensors.index.json)\n", s->n_files);
         for (int f = 0; f < s->n_files; f++)
@@ -206,6 +222,11 @@ static int print_json(const info_src *s)
     cJSON_AddStringToObject(root, "path", s->path);
     cJSON_AddStringToObject(root, "kind", s->is_dir ? "model_dir" : "safetensors");
     if (s->is_dir) cJSON_AddItemToObject(root, "config", config_json(s->path));
+    if (s->is_dir && lb_gptq_detect(s->path)) {
+        lb_gptq_config gc;
+        lb_status gst = lb_gptq_config_load(s->path, &gc);
+        if (!lb_failed(&gst)) cJSON_AddItemToObject(root, "gptq", lb_gptq_config_json(&gc));
+    }
     uint64_t params = 0, bytes = 0;
     int n = 0;
     for (int f = 0; f < s->n_files; f++) {
