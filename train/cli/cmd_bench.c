@@ -340,6 +340,8 @@ static lb_status run_train_step(const bench_flags *f, const char *spec, bench_re
     if (ctx.device == LB_CUDA) {
         lb_cuda_mem_info(&fr, &tot);
         step_peak = lb_cuda_step_peak(&ctx);
+    } else {
+        step_peak = ctx.arena.peak;   /* the CPU's step memory (parameters and state are not in a plan) */
     }
     r->peak_alloc_gib = (double)(m.plan_bytes + step_peak) / gib;
     r->device_used_gib = (double)(tot - fr) / gib;
