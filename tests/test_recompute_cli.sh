@@ -1,9 +1,9 @@
 #!/bin/bash
 # test_recompute_cli.sh — `--recompute blocks` through the CLI on the CPU:
-# `lowbit train` for 3 steps with and without it (a tiny Llama plain and
-# with QAT int4:g32:lsq, a tiny GPT-2 plain) logs identical losses and
-# writes bit-identical final weights (the CPU path is exact: the same ops
-# run in the same order, test_recompute.c); the setting is resolved into
+# `lowbit train` for 3 steps with and without it (a tiny Llama plain, with
+# QAT int4:g32:lsq and with QAT + KD, a tiny GPT-2 plain) logs identical
+# losses and writes bit-identical final weights (the CPU path is exact: the
+# same ops run in the same order, test_recompute.c); the setting is resolved into
 # config.json, may change on --resume (it does not change what the run
 # computes) and a bad value is an error naming the flag; `lowbit bench`
 # takes the flag too, reports it and gives the same losses.
@@ -25,11 +25,12 @@ for f in $(find "$LB_SRC/scripts" -name '*.py' | sort | head -4); do cp "$f" "$T
     --out "$T/d.h5" --val-fraction 0 > /dev/null 2>&1 || fail "data"
 
 losses() { grep -v '"eval"' "$1/metrics.jsonl" | sed -E 's/.*"step":([0-9]+),"loss":([^,]*),.*/\1 \2/'; }
-for run in "llama fp" "llama lsq" "gpt2 fp"; do
+for run in "llama fp" "llama lsq" "llama kd" "gpt2 fp"; do
     set -- $run
     arch=$1 kind=$2
     extra=()
     [ "$kind" = lsq ] && extra=(--wq int4:g32:lsq)
+    [ "$kind" = kd ] && extra=(--wq int4:g32 --kd --kd-alpha 0.5)   # the teacher's forward is not recorded
     for rc in none blocks; do
         out="$T/$arch-$kind-$rc"
         "$LOWBIT" train --model "$T/$arch" --data "$T/d.h5" --val "" --steps 3 --batch 4 --micro-batch 2 --ctx 32 \
