@@ -31,7 +31,9 @@
  * backward; the first forward's nodes are never run.
  *
  * The inputs must still hold their data when backward reaches the segment
- * (never lb_step_release one); this is checked.
+ * (never lb_step_release one); this is checked. After the segment's
+ * backward only the grads of its inputs and of parameters remain: those of
+ * its intermediates are released with them, even without release_grads.
  *
  * Without grad mode (eval, generate) lb_checkpoint just calls the function.
  *
