@@ -50,6 +50,8 @@ typedef struct lb_gptq_config {
     bool desc_act;     /* act-order: g_idx is not k / group_size */
     bool v2;           /* checkpoint_format "gptq_v2" (zeros as is); false: "gptq" (zero - 1) */
     bool lm_head;      /* lm_head is quantized too */
+    char file_base[128]; /* model_file_base_name (AutoGPTQ's weights file without
+                            ".safetensors"), "" when the config has none */
 } lb_gptq_config;
 
 /* ---- packing (gptq_pack.c) ---------------------------------------------- */
@@ -86,6 +88,13 @@ bool lb_gptq_detect(const char *dir);
  * Errors name the file and key: bits not 2/3/4/8, group_size not -1 or > 0,
  * a quant_method other than gptq, marlin / gptq_p / bitblas layouts. */
 lb_status lb_gptq_config_load(const char *dir, lb_gptq_config *cfg);
+
+/* lb_gptq_open_weights: opens the weights of GPTQ dir `dir` (cfg from
+ * lb_gptq_config_load): model.safetensors or the sharded index as
+ * lb_ckpt_open does, else AutoGPTQ's single file <model_file_base_name>
+ * .safetensors, or its default name gptq_model-<bits>bit-<group>g.safetensors.
+ * Same contract as lb_ckpt_open. */
+lb_status lb_gptq_open_weights(const char *dir, const lb_gptq_config *cfg, lb_ckpt *ck);
 
 /* lb_gptq_config_json: the quantization_config object lowbit writes for cfg
  * (AutoGPTQ's keys plus GPTQModel's checkpoint_format / format / lm_head),

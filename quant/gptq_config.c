@@ -9,6 +9,7 @@
  * way the tools read it.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -153,6 +154,13 @@ static lb_status parse(const gptq_src *s, const char *dir, lb_gptq_config *cfg)
         return lb_errorf(LB_ERR_UNSUPPORTED, "%s: is_marlin_format is true: the Marlin layout is not read by lowbit "
                          "(convert the checkpoint back to \"gptq\")", dir);
 
+    const char *k_base[] = {"model_file_base_name", NULL};
+    v = src_get(s, k_base, &from, &key);
+    if (v && (!cJSON_IsString(v) || strlen(v->valuestring) >= sizeof cfg->file_base || strchr(v->valuestring, '/')))
+        return lb_errorf(LB_ERR_FORMAT, "%s: \"%s\" must be a file name (without '/', under %zu bytes)", from, key,
+                         sizeof cfg->file_base);
+    if (v) snprintf(cfg->file_base, sizeof cfg->file_base, "%s", v->valuestring);
+
     const char *k_fmt[] = {"checkpoint_format", "format", NULL};
     v = src_get(s, k_fmt, &from, &key);
     cfg->v2 = false;
@@ -174,6 +182,29 @@ lb_status lb_gptq_config_load(const char *dir, lb_gptq_config *cfg)
     LB_TRY(src_open(dir, &s));
     lb_status st = parse(&s, dir, cfg);
     src_free(&s);
+    return st;
+}
+
+lb_status lb_gptq_open_weights(const char *dir, const lb_gptq_config *cfg, lb_ckpt *ck)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    bool hf = file_exists(path);
+    snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+    hf = hf || file_exists(path);
+    if (cfg->file_base[0]) snprintf(path, sizeof path, "%s/%s.safetensors", dir, cfg->file_base);
+    else snprintf(path, sizeof path, "%s/gptq_model-%dbit-%dg.safetensors", dir, cfg->bits, cfg->group_size);
+    if (hf || !file_exists(path)) return lb_ckpt_open(ck, dir);   /* its layouts, or its error */
+    memset(ck, 0, sizeof *ck);
+    ck->dir = strdup(dir);
+    ck->files = calloc(1, sizeof *ck->files);
+    if (!ck->dir || !ck->files) {
+        lb_ckpt_close(ck);
+        return lb_errorf(LB_ERR_OOM, "%s: out of memory", dir);
+    }
+    lb_status st = lb_st_open(&ck->files[0], path);
+    if (lb_failed(&st)) lb_ckpt_close(ck);
+    else ck->n_files = 1;
     return st;
 }
 

@@ -213,7 +213,7 @@ lb_status lb_model_load_gptq(lb_model *m, const char *dir)
     s.dir = dir;
     s.arch = cfg.arch;
     LB_TRY(lb_gptq_config_load(dir, &s.gc));
-    LB_TRY(lb_ckpt_open(&s.ck, dir));
+    LB_TRY(lb_gptq_open_weights(dir, &s.gc, &s.ck));
     s.strip = cfg.arch == LB_ARCH_GPT2 && !lb_ckpt_find(&s.ck, "transformer.wte.weight") &&
               lb_ckpt_find(&s.ck, "wte.weight");
     lb_status st = lb_model_build(m, &cfg, fill, &s);

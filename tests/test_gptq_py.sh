@@ -9,9 +9,9 @@
 #   2. checkpoints written the way other tools write them (act-order with a
 #      random g_idx, v2 zeros including 0, v1, a group size that does not
 #      divide the inputs, configs split across the two files, a quantized
-#      lm_head) load in lowbit with the linears packed and give
-#      transformers' fp32 logits of the
-#      dequantized model within 1e-4 and its greedy tokens (test_gptq DIR);
+#      lm_head in a file named as AutoGPTQ names it) load in lowbit with the
+#      linears packed and give transformers' fp32 logits of the dequantized
+#      model within 1e-4 and its greedy tokens (test_gptq DIR);
 #   3. transformers loads the `--format hf` export (f16) as a plain model and
 #      gives lowbit's logits (test_model_parity on it, as test_logits_py.sh).
 #

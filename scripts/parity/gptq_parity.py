@@ -13,7 +13,8 @@ tests/test_gptq_py.sh.
         both files) and the tensor dtypes and shapes of §3.1.
 
     gptq_parity.py write OUT_DIR --bits B --group G [--act-order] [--v2]
-                   [--sym] [--split-config] [--lm-head] [--seed N] [--vocab V]
+                   [--sym] [--split-config] [--lm-head] [--autogptq-name]
+                   [--seed N] [--vocab V]
         Writes a GPTQ checkpoint the way another tool would: a random
         LlamaForCausalLM whose linears get random codes, fp16 scales and
         zeros (v1: stored zero - 1, zeros in [1, maxq]; v2: zeros in
@@ -23,14 +24,16 @@ tests/test_gptq_py.sh.
         tests/test_model_parity.c reads; test_gptq reads them for a GPTQ
         dir). --split-config puts checkpoint_format only in config.json and
         sym / desc_act only in quantize_config.json. --lm-head quantizes
-        lm_head too ("lm_head": true).
+        lm_head too ("lm_head": true). --autogptq-name names the weights
+        file as AutoGPTQ does by default, gptq_model-<b>bit-<g>g.safetensors,
+        with "model_file_base_name": null.
 
     gptq_parity.py cases OUT_ROOT
         `write` for the standard set (one process, torch imported once):
         4-bit g32 act-order v2 split configs, 3-bit g64 act-order v1 (a group
         size that does not divide 160 inputs), 2-bit per-column sym v1,
-        8-bit g32 act-order v2, 4-bit g32 v1 with lm_head; prints one
-        directory per line.
+        8-bit g32 act-order v2, 4-bit g32 v1 with lm_head and AutoGPTQ's
+        file name; prints one directory per line.
 """
 import argparse
 import json
@@ -225,12 +228,15 @@ def write(a):
         if name not in quantized and "rotary_emb" not in name:
             tensors[name] = p.half().numpy()
     os.makedirs(a.out, exist_ok=True)
-    np_save(tensors, os.path.join(a.out, "model.safetensors"), metadata={"format": "pt"})
+    fname = "gptq_model-%dbit-%dg.safetensors" % (bits, a.group) if a.autogptq_name else "model.safetensors"
+    np_save(tensors, os.path.join(a.out, fname), metadata={"format": "pt"})
     fmt = "gptq_v2" if a.v2 else "gptq"
     q = {"bits": bits, "group_size": a.group, "desc_act": bool(a.act_order), "sym": bool(a.sym),
          "lm_head": bool(a.lm_head),
          "checkpoint_format": fmt, "quant_method": "gptq", "damp_percent": 0.01,
          "static_groups": False, "true_sequential": True}
+    if a.autogptq_name:
+        q["model_file_base_name"] = None
     qfile, cfile = dict(q), dict(q)
     if a.split_config:   # each file carries part of it, as mixed tool chains leave them
         del qfile["checkpoint_format"]
@@ -256,7 +262,7 @@ CASES = [
     ("int3_g64_actorder_v1", dict(bits=3, group=64, act_order=True, seed=12)),
     ("int2_col_sym_v1", dict(bits=2, group=-1, sym=True, seed=13)),
     ("int8_g32_actorder_v2", dict(bits=8, group=32, act_order=True, v2=True, seed=14)),
-    ("int4_g32_lm_head_v1", dict(bits=4, group=32, lm_head=True, seed=15)),
+    ("int4_g32_lm_head_v1", dict(bits=4, group=32, lm_head=True, autogptq_name=True, seed=15)),
 ]
 
 
@@ -276,6 +282,7 @@ def main():
     w.add_argument("--sym", action="store_true")
     w.add_argument("--split-config", action="store_true")
     w.add_argument("--lm-head", action="store_true")
+    w.add_argument("--autogptq-name", action="store_true")
     w.add_argument("--seed", type=int, default=1)
     w.add_argument("--vocab", type=int, default=128)
     a = ap.parse_args()
@@ -289,7 +296,7 @@ def main():
         for name, kw in CASES:
             out = os.path.join(a.root, name)
             ns = argparse.Namespace(out=out, act_order=False, v2=False, sym=False, split_config=False,
-                                    lm_head=False, seed=1, vocab=128)
+                                    lm_head=False, autogptq_name=False, seed=1, vocab=128)
             for k, v in kw.items():
                 setattr(ns, k, v)
             write(ns)
