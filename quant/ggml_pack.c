@@ -92,8 +92,9 @@ static float k_header(const float *s, int n, float unit, int lo, int hi, int *sc
     float d = top != 0.0f ? top / unit : 0.0f;
     for (int k = 0; k < n; k++) {
         float q = d != 0.0f ? s[k] / d : 0.0f;
-        sc[k] = (int)q;
-        LB_CHECKF(q >= (float)lo && q <= (float)hi && (float)sc[k] == q && same_bits(d * (float)sc[k], s[k]) &&
+        bool in = q >= (float)lo && q <= (float)hi;   /* before the cast: NaN, huge */
+        sc[k] = in ? (int)q : 0;
+        LB_CHECKF(in && (float)sc[k] == q && same_bits(d * (float)sc[k], s[k]) &&
                       lb_f16_to_f32(lb_f32_to_f16(d)) == d,
                   "lb_ggml_pack_row: sub-block scale %a of a K-quant super-block is not d*sc with an "
                   "fp16 d (d = %a); pass lb_quantizer_codes' scales unchanged",

@@ -9,10 +9,12 @@
  * clamps (NaN -> low end, -0 -> +0), fp16 through __float2half_rn clamped
  * to +-65504. Each sum of the searches is serial in element order inside
  * one lane, as on the CPU.
- * Layout: one warp per super-block of 256 (grid-stride). The warp stages
- * the block in shared memory; lanes 0..7 (q4_k) or 0..15 (q6_k) search one
- * sub-block each; every lane then derives the header from the shared
- * sub-block results (the CPU's serial order) and quantizes 8 elements.
+ * Layout: one warp per group of super-blocks (grid-stride): 4 of q4_k (32
+ * sub-blocks of 32) or 2 of q6_k (32 sub-blocks of 16), so that each lane
+ * searches one sub-block, serially as the CPU does. The warp stages the
+ * group in shared memory; after the searches every lane derives each
+ * super-block's header from the shared sub-block results (the CPU's serial
+ * order) and quantizes 8 of its elements.
  * The backward is the straight-through pass of quant_act.cu (the op calls
  * lb_cuda_fake_quant_weight_bwd, which passes non-int grids through).
  *
@@ -24,7 +26,7 @@
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/kernels.h"
 
-#define KQ_WARPS 4                 /* super-blocks per thread block */
+#define KQ_WARPS 4                 /* warps per thread block */
 #define KQ_F16_MAX 65504.0f
 #define KQ_EPS 1e-15f
 
@@ -153,54 +155,63 @@ __global__ void __launch_bounds__(KQ_WARPS * 32)
     kquant_fwd_kernel(const float *w, int64_t nblocks, float *s, float *z, bf16 *out16,
                       float *out32, uint8_t *codes)
 {
-    __shared__ float xs[KQ_WARPS][256];
-    __shared__ float sub[KQ_WARPS][2][16];   /* per sub-block: scale, min (q4_k) */
+    constexpr int SPB = Q6 ? 16 : 8, SUB = 256 / SPB, SBW = 32 / SPB;   /* SBW super-blocks per warp */
+    __shared__ float xs[KQ_WARPS][SBW * 256];
+    __shared__ float sub[KQ_WARPS][2][32];   /* per sub-block of the warp: scale, min (q4_k) */
     const int lane = threadIdx.x & 31, wi = threadIdx.x >> 5;
-    constexpr int SPB = Q6 ? 16 : 8, SUB = 256 / SPB;
-    for (int64_t b = (int64_t)blockIdx.x * KQ_WARPS + wi; b < nblocks; b += (int64_t)gridDim.x * KQ_WARPS) {
-        const float *x = w + b * 256;
-        for (int k = 0; k < 8; k++) xs[wi][lane + 32 * k] = x[lane + 32 * k];
+    const int64_t ngroups = (nblocks + SBW - 1) / SBW;
+    for (int64_t g = (int64_t)blockIdx.x * KQ_WARPS + wi; g < ngroups; g += (int64_t)gridDim.x * KQ_WARPS) {
+        const int64_t b0 = g * SBW;
+        const int nb = nblocks - b0 < SBW ? (int)(nblocks - b0) : SBW;
+        for (int k = 0; k < 8 * SBW; k++) {
+            int e = lane + 32 * k;
+            if (e < nb * 256) xs[wi][e] = w[b0 * 256 + e];
+        }
         __syncwarp();
-        if (lane < SPB) {
+        if (lane < nb * SPB) {   /* lane = super-block lane / SPB, sub-block lane % SPB */
             if (Q6) sub[wi][0][lane] = q6k_sub(xs[wi] + SUB * lane);
             else q4k_sub(xs[wi] + SUB * lane, &sub[wi][0][lane], &sub[wi][1][lane]);
         }
         __syncwarp();
-        float sj[SPB], mj[SPB];
-        if (Q6) {
-            float top = 0.0f;
-            for (int j = 0; j < 16; j++) top = fabsf(sub[wi][0][j]) > fabsf(top) ? sub[wi][0][j] : top;
-            bool zero = fabsf(top) < KQ_EPS;
-            float is = zero ? 0.0f : __fdiv_rn(-128.0f, top), d = zero ? 0.0f : kq_f16(__fdiv_rn(1.0f, is));
-            for (int j = 0; j < 16; j++) {
-                sj[j] = d == 0.0f ? 0.0f : __fmul_rn(d, kq_code(__fmul_rn(is, sub[wi][0][j]), -128.0f, 127.0f));
-                mj[j] = 32.0f;
-            }
-        } else {
-            float sc[8], mn[8];
-            float d = q4k_header(sub[wi][0], sc), dmin = q4k_header(sub[wi][1], mn);
-            for (int j = 0; j < 8; j++) sj[j] = __fmul_rn(d, sc[j]), mj[j] = __fmul_rn(dmin, mn[j]);
-        }
-        for (int k = 0; k < 8; k++) {
-            int e = lane + 32 * k, j = e / SUB;
-            float xe = xs[wi][e], q, o;
+        for (int t = 0; t < nb; t++) {
+            const float *sc_t = sub[wi][0] + t * SPB, *mn_t = sub[wi][1] + t * SPB, *xt = xs[wi] + t * 256;
+            const int64_t b = b0 + t;
+            float sj[SPB], mj[SPB];
             if (Q6) {
-                q = sj[j] == 0.0f ? 32.0f : __fadd_rn(kq_code(__fdiv_rn(xe, sj[j]), -32.0f, 31.0f), 32.0f);
-                o = __fmul_rn(sj[j], __fsub_rn(q, 32.0f));
+                float top = 0.0f;
+                for (int j = 0; j < 16; j++) top = fabsf(sc_t[j]) > fabsf(top) ? sc_t[j] : top;
+                bool zero = fabsf(top) < KQ_EPS;
+                float is = zero ? 0.0f : __fdiv_rn(-128.0f, top), d = zero ? 0.0f : kq_f16(__fdiv_rn(1.0f, is));
+                for (int j = 0; j < 16; j++) {
+                    sj[j] = d == 0.0f ? 0.0f : __fmul_rn(d, kq_code(__fmul_rn(is, sc_t[j]), -128.0f, 127.0f));
+                    mj[j] = 32.0f;
+                }
             } else {
-                q = sj[j] == 0.0f ? 0.0f : kq_code(__fdiv_rn(__fadd_rn(xe, mj[j]), sj[j]), 0.0f, 15.0f);
-                o = __fsub_rn(__fmul_rn(sj[j], q), mj[j]);
+                float sc[8], mn[8];
+                float d = q4k_header(sc_t, sc), dmin = q4k_header(mn_t, mn);
+                for (int j = 0; j < 8; j++) sj[j] = __fmul_rn(d, sc[j]), mj[j] = __fmul_rn(dmin, mn[j]);
             }
-            int64_t i = b * 256 + e;
-            if (out16) lb_st(out16 + i, o);
-            if (out32) out32[i] = o;
-            if (codes) codes[i] = (uint8_t)q;
+            for (int k = 0; k < 8; k++) {
+                int e = lane + 32 * k, j = e / SUB;
+                float xe = xt[e], q, o;
+                if (Q6) {
+                    q = sj[j] == 0.0f ? 32.0f : __fadd_rn(kq_code(__fdiv_rn(xe, sj[j]), -32.0f, 31.0f), 32.0f);
+                    o = __fmul_rn(sj[j], __fsub_rn(q, 32.0f));
+                } else {
+                    q = sj[j] == 0.0f ? 0.0f : kq_code(__fdiv_rn(__fadd_rn(xe, mj[j]), sj[j]), 0.0f, 15.0f);
+                    o = __fsub_rn(__fmul_rn(sj[j], q), mj[j]);
+                }
+                int64_t i = b * 256 + e;
+                if (out16) lb_st(out16 + i, o);
+                if (out32) out32[i] = o;
+                if (codes) codes[i] = (uint8_t)q;
+            }
+            if (lane < SPB) {
+                s[b * SPB + lane] = sj[lane];
+                z[b * SPB + lane] = mj[lane];
+            }
         }
-        if (lane < SPB) {
-            s[b * SPB + lane] = sj[lane];
-            z[b * SPB + lane] = mj[lane];
-        }
-        __syncwarp();   /* xs and sub are reused by the next super-block */
+        __syncwarp();   /* xs and sub are reused by the next group */
     }
 }
 
@@ -209,7 +220,8 @@ void lb_cuda_fake_quant_kquant_fwd(lb_ctx *ctx, const lb_cuda_qweight *Q, const 
 {
     int64_t nblocks = Q->rows * (Q->cols / 256);
     if (nblocks <= 0) return;
-    unsigned grid = lb_cuda_grid(ctx, nblocks * 32, KQ_WARPS * 32);
+    int64_t per_warp = Q->grid == LB_CUDA_QGRID_Q6_K ? 2 : 4;   /* the kernel's SBW */
+    unsigned grid = lb_cuda_grid(ctx, (nblocks + per_warp - 1) / per_warp * 32, KQ_WARPS * 32);
     cudaStream_t st = lb_cuda_stream(ctx);
     if (Q->grid == LB_CUDA_QGRID_Q6_K)
         kquant_fwd_kernel<true><<<grid, KQ_WARPS * 32, 0, st>>>(w, nblocks, s, z, (bf16 *)out16, out32, codes);

@@ -77,7 +77,7 @@ void lb_cuda_fake_quant_weight_fwd(lb_ctx *ctx, const lb_cuda_qweight *Q, const 
 
 /* lb_cuda_fake_quant_kquant_fwd (quant_k.cu): the K-quant encoder of
  * quant/grid_k.h for Q->grid LB_CUDA_QGRID_Q4_K / _Q6_K (cols % 256 == 0),
- * one warp per super-block, bit for bit with kernels/cpu/quant_k.c: codes,
+ * one lane per sub-block search, bit for bit with kernels/cpu/quant_k.c: codes,
  * w^ (bf16 out16 and/or f32 out32) and the sub-block scales s and zeros z
  * (q4_k: mins; q6_k: 32), rows * cols/32 (q4_k) or cols/16 (q6_k) floats.
  * OVERWRITES every non-NULL output; s and z are required.
