@@ -10,6 +10,7 @@
 #      nearest (lowbit ptq) and a short QAT run (lowbit train --wq), beside a
 #      plain fine-tune over the same tokens, and prints their perplexities
 #   6. generates a few lines (lowbit generate)
+#   7. exports the QAT model to GGUF q4_0 (lowbit export) and generates from the .gguf
 # Everything goes to demo-out/ (or $LB_DEMO_OUT). LB_DEMO_STEPS scales the
 # training (default 30 base steps, half that for each fine-tune).
 set -euo pipefail
@@ -76,5 +77,10 @@ echo
 
 echo "== 6. generate (from the QAT model) =="
 "$lowbit" generate --model "$out/qat" --prompt "def main(argv):" --max-tokens 32 --temperature 0.8 --top-k 40 --seed 7
+
+echo
+echo "== 7. export the QAT model to GGUF q4_0 (llama.cpp's format) and generate from the file alone =="
+"$lowbit" export --model "$out/qat" --format gguf --type q4_0 --keep-type f16 --out "$out/qat-q4_0.gguf" --quiet
+"$lowbit" generate --model "$out/qat-q4_0.gguf" --prompt "def main(argv):" --max-tokens 32 --temperature 0.8 --top-k 40 --seed 7
 
 echo "demo: done (outputs in $out). A few dozen CPU steps make a weak model; the table shows the pipeline, not final quality."
