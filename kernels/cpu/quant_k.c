@@ -5,7 +5,7 @@
  * The specification is the scalar reference in quant/grid_k.c (formulas in
  * quant/grid_k.h); this file computes the same numbers with other
  * primitives (the magic-number rne instead of nearbyintf, _Float16 instead
- * of the bit-level converter, fminf/fmaxf clamps) and the tests compare the
+ * of the bit-level converter, comparison clamps, cached codes) and the tests compare the
  * two bit for bit. The fp32 operation order is the specification's: every
  * sum runs in element order, and the build forbids FMA contraction. Not
  * here: shape checks, the tape, packing.
@@ -26,8 +26,14 @@ static inline float rne(float v)
 }
 
 /* qcode: clamp(rne(v), lo, hi) with NaN -> lo, as the integer it is: -0
- * becomes +0 (d * sc and s * q must see the integer 0). */
-static inline float qcode(float v, float lo, float hi) { return fminf(fmaxf(rne(v), lo), hi) + 0.0f; }
+ * becomes +0 (d * sc and s * q must see the integer 0). Comparisons, not
+ * fminf/fmaxf: they compile to min/max instructions instead of libm calls. */
+static inline float qcode(float v, float lo, float hi)
+{
+    float r = rne(v);
+    r = r >= lo ? r : lo;
+    return (r > hi ? hi : r) + 0.0f;
+}
 
 static inline float f16c(float v) { return fminf(fmaxf((float)(_Float16)v, -F16_MAX), F16_MAX); }
 
@@ -35,11 +41,12 @@ static inline float pos_or_zero(float v) { return v > 0.0f && v <= 0x1.fffffep12
 
 /* ---- q4_k ------------------------------------------------------------------ */
 
-static float q4k_err(const float *x, const float *w, float is, float lo, float sc, float mn)
+/* q4k_err: sum w_i * ((sc*l_i + mn) - x_i)^2 for the codes l of a candidate. */
+static float q4k_err(const float *x, const float *w, const float *l, float sc, float mn)
 {
     float e = 0.0f;
     for (int i = 0; i < 32; i++) {
-        float d = sc * qcode(is * (x[i] - lo), 0.0f, 15.0f) + mn - x[i];
+        float d = sc * l[i] + mn - x[i];
         e += w[i] * (d * d);
     }
     return e;
@@ -65,22 +72,24 @@ static void q4k_sub(const float *x, float *scale_out, float *min_out)
         *min_out = pos_or_zero(-lo);
         return;
     }
-    float range = hi - lo, is0 = 15.0f / range, scale = 1.0f / is0, mn = lo;
-    float best = q4k_err(x, w, is0, lo, scale, mn);
+    float range = hi - lo, is0 = 15.0f / range, scale = 1.0f / is0, mn = lo, l[32];
+    for (int i = 0; i < 32; i++) l[i] = qcode(is0 * (x[i] - lo), 0.0f, 15.0f);
+    float best = q4k_err(x, w, l, scale, mn);
     for (int k = 0; k <= 20; k++) {
         float is = (-1.0f + 0.1f * (float)k + 15.0f) / range;
         float sl = 0.0f, sl2 = 0.0f, sxl = 0.0f;
+        for (int i = 0; i < 32; i++) l[i] = qcode(is * (x[i] - lo), 0.0f, 15.0f);
         for (int i = 0; i < 32; i++) {
-            float l = qcode(is * (x[i] - lo), 0.0f, 15.0f), wl = w[i] * l;
+            float wl = w[i] * l[i];
             sl += wl;
-            sl2 += wl * l;
+            sl2 += wl * l[i];
             sxl += wl * x[i];
         }
         float D = sw * sl2 - sl * sl;
         if (D > 0.0f) {
             float s1 = (sw * sxl - sx * sl) / D, m1 = (sl2 * sx - sl * sxl) / D;
             if (m1 > 0.0f) m1 = 0.0f, s1 = sxl / sl2;
-            float e = q4k_err(x, w, is, lo, s1, m1);
+            float e = q4k_err(x, w, l, s1, m1);
             if (e < best) best = e, scale = s1, mn = m1;
         }
     }

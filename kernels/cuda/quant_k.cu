@@ -44,12 +44,12 @@ __device__ __forceinline__ float kq_pos(float v) { return v > 0.0f && v <= FLT_M
 
 /* ---- q4_k ------------------------------------------------------------------ */
 
-__device__ float q4k_err(const float *x, const float *w, float is, float lo, float sc, float mn)
+/* q4k_err: sum w_i * ((sc*l_i + mn) - x_i)^2 for the codes l of a candidate. */
+__device__ float q4k_err(const float *x, const float *w, const float *l, float sc, float mn)
 {
     float e = 0.0f;
     for (int i = 0; i < 32; i++) {
-        float q = kq_code(__fmul_rn(is, __fsub_rn(x[i], lo)), 0.0f, 15.0f);
-        float d = __fsub_rn(__fadd_rn(__fmul_rn(sc, q), mn), x[i]);
+        float d = __fsub_rn(__fadd_rn(__fmul_rn(sc, l[i]), mn), x[i]);
         e = __fadd_rn(e, __fmul_rn(w[i], __fmul_rn(d, d)));
     }
     return e;
@@ -75,14 +75,17 @@ __device__ void q4k_sub(const float *x, float *scale_out, float *min_out)
         return;
     }
     float range = __fsub_rn(hi, lo), is0 = __fdiv_rn(15.0f, range), scale = __fdiv_rn(1.0f, is0);
-    float mn = lo, best = q4k_err(x, w, is0, lo, scale, mn);
+    float mn = lo, l[32];
+    for (int i = 0; i < 32; i++) l[i] = kq_code(__fmul_rn(is0, __fsub_rn(x[i], lo)), 0.0f, 15.0f);
+    float best = q4k_err(x, w, l, scale, mn);
     for (int k = 0; k <= 20; k++) {
         float is = __fdiv_rn(__fadd_rn(__fadd_rn(-1.0f, __fmul_rn(0.1f, (float)k)), 15.0f), range);
         float sl = 0.0f, sl2 = 0.0f, sxl = 0.0f;
         for (int i = 0; i < 32; i++) {
-            float l = kq_code(__fmul_rn(is, __fsub_rn(x[i], lo)), 0.0f, 15.0f), wl = __fmul_rn(w[i], l);
+            l[i] = kq_code(__fmul_rn(is, __fsub_rn(x[i], lo)), 0.0f, 15.0f);
+            float wl = __fmul_rn(w[i], l[i]);
             sl = __fadd_rn(sl, wl);
-            sl2 = __fadd_rn(sl2, __fmul_rn(wl, l));
+            sl2 = __fadd_rn(sl2, __fmul_rn(wl, l[i]));
             sxl = __fadd_rn(sxl, __fmul_rn(wl, x[i]));
         }
         float D = __fsub_rn(__fmul_rn(sw, sl2), __fmul_rn(sl, sl));
@@ -90,7 +93,7 @@ __device__ void q4k_sub(const float *x, float *scale_out, float *min_out)
             float s1 = __fdiv_rn(__fsub_rn(__fmul_rn(sw, sxl), __fmul_rn(sx, sl)), D);
             float m1 = __fdiv_rn(__fsub_rn(__fmul_rn(sl2, sx), __fmul_rn(sl, sxl)), D);
             if (m1 > 0.0f) m1 = 0.0f, s1 = __fdiv_rn(sxl, sl2);
-            float e = q4k_err(x, w, is, lo, s1, m1);
+            float e = q4k_err(x, w, l, s1, m1);
             if (e < best) best = e, scale = s1, mn = m1;
         }
     }
