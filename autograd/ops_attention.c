@@ -35,11 +35,28 @@ static void attention_backward(lb_ctx *ctx, lb_node *node)
     int64_t B = q->shape[0], T = q->shape[1], nh = q->shape[2], hd = q->shape[3];
     int64_t S = k->shape[1], nkv = k->shape[2];
     if (q->device == LB_CUDA) {
+        void *dout = node->out->grad->data;
+        if (sv->cudnn && q != k && q != v && k != v) {
+            /* three new grads: cuDNN writes them directly; otherwise the
+             * new ones start at zero and all are added to */
+            bool fq = false, fk = false, fv = false;
+            lb_tensor *gq = lb_grad_fresh(ctx, q, &fq), *gk = lb_grad_fresh(ctx, k, &fk);
+            lb_tensor *gv = lb_grad_fresh(ctx, v, &fv);
+            bool overwrite = fq && fk && fv;
+            lb_tensor *gs[3] = {gq, gk, gv};
+            bool fs[3] = {fq, fk, fv};
+            for (int i = 0; i < 3 && !overwrite; i++)
+                if (fs[i]) lb_cuda_memset_zero(ctx, gs[i]->data, lb_tensor_nbytes(gs[i]));
+            lb_cuda_attention_cudnn_bwd(ctx, q->data, k->data, v->data, node->out->data, sv->lse,
+                                        dout, gq ? gq->data : NULL, gk ? gk->data : NULL,
+                                        gv ? gv->data : NULL, overwrite, B, T, nh, nkv, hd);
+            return;
+        }
         void *dq = lb_op_grad_data(ctx, q), *dk = lb_op_grad_data(ctx, k);
-        void *dv = lb_op_grad_data(ctx, v), *dout = node->out->grad->data;
+        void *dv = lb_op_grad_data(ctx, v);
         if (sv->cudnn)
             lb_cuda_attention_cudnn_bwd(ctx, q->data, k->data, v->data, node->out->data, sv->lse,
-                                        dout, dq, dk, dv, B, T, nh, nkv, hd);
+                                        dout, dq, dk, dv, false, B, T, nh, nkv, hd);
         else
             lb_cuda_attention_bwd(ctx, q->data, k->data, v->data, node->out->data, sv->lse, dout,
                                   dq, dk, dv, B, T, S, nh, nkv, hd, sv->q_pos0);

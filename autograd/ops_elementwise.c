@@ -174,16 +174,34 @@ lb_tensor *lb_gelu(lb_ctx *ctx, lb_tensor *x, lb_gelu_kind kind)
     return out;
 }
 
+/* swiglu_cuda: new grads are written in the same pass (overwrite), not
+ * zeroed and added to; when only one of two is new, or both are one buffer
+ * (swiglu(x, x)), the new one is zeroed and both accumulate. */
+static void swiglu_cuda(lb_ctx *ctx, lb_tensor *gate, lb_tensor *up, const void *dout)
+{
+    int64_t n = lb_tensor_numel(gate);
+    bool fg = false, fu = false;
+    lb_tensor *gg = lb_grad_fresh(ctx, gate, &fg);
+    lb_tensor *gu = gate == up ? gg : lb_grad_fresh(ctx, up, &fu);
+    bool overwrite = gate != up && (fg || !gg) && (fu || !gu);
+    if (!overwrite) {
+        if (fg) lb_cuda_memset_zero(ctx, gg->data, (size_t)n * lb_dtype_size(gg->dtype));
+        if (fu) lb_cuda_memset_zero(ctx, gu->data, (size_t)n * lb_dtype_size(gu->dtype));
+    }
+    lb_cuda_swiglu_bwd(ctx, gate->data, up->data, dout, gg ? gg->data : NULL, gu ? gu->data : NULL,
+                       n, overwrite, gate->dtype);
+}
+
 static void swiglu_backward(lb_ctx *ctx, lb_node *node)
 {
     lb_tensor *gate = node->in[0], *up = node->in[1];
     void *dout = node->out->grad->data;
+    if (gate->device == LB_CUDA) {
+        swiglu_cuda(ctx, gate, up, dout);
+        return;
+    }
     void *dgate = lb_op_grad_data(ctx, gate), *dup = lb_op_grad_data(ctx, up);
-    if (gate->device == LB_CUDA)
-        lb_cuda_swiglu_bwd(ctx, gate->data, up->data, dout, dgate, dup, lb_tensor_numel(gate),
-                           gate->dtype);
-    else
-        lb_cpu_swiglu_bwd(gate->data, up->data, dout, dgate, dup, lb_tensor_numel(gate));
+    lb_cpu_swiglu_bwd(gate->data, up->data, dout, dgate, dup, lb_tensor_numel(gate));
 }
 
 lb_tensor *lb_swiglu(lb_ctx *ctx, lb_tensor *gate, lb_tensor *up)

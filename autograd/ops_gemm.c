@@ -152,14 +152,16 @@ static void linear_backward(lb_ctx *ctx, lb_node *node)
     lb_tensor *x = node->in[0], *w = node->in[1], *bias = node->in[2];
     int64_t K = w->shape[1], N = w->shape[0], M = lb_op_rows(x);
     if (x->device == LB_CUDA) {
-        /* a new activation grad is written (beta 0), not zeroed and added to */
-        bool fresh = false;
+        /* a new step grad is written (beta 0), not zeroed and added to: an
+         * activation's dx, and a fake-quant w^'s f32 dW (LB_TENSOR_GRAD_F32) */
+        bool fresh = false, wfresh = false;
         lb_tensor *gx = x == w || x == bias ? NULL : lb_grad_fresh(ctx, x, &fresh);
         void *dx = gx ? gx->data : lb_op_grad_data(ctx, x);
-        void *dw = lb_op_grad_data(ctx, w), *db = lb_op_grad_data(ctx, bias);
+        lb_tensor *gw = w == bias ? NULL : lb_grad_fresh(ctx, w, &wfresh);
+        void *dw = gw ? gw->data : lb_op_grad_data(ctx, w), *db = lb_op_grad_data(ctx, bias);
         const linear_saved *s = node->saved;
         lb_cuda_linear_bwd(ctx, s->x16, s->w16, cuda_dout(ctx, node->out), dx, grad_dtype(x), fresh,
-                           dw, grad_dtype(w), db, M, N, K);
+                           dw, grad_dtype(w), wfresh, db, M, N, K);
         return;
     }
     void *dx = lb_op_grad_data(ctx, x), *dw = lb_op_grad_data(ctx, w), *db = lb_op_grad_data(ctx, bias);

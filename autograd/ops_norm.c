@@ -61,13 +61,18 @@ static void rmsnorm_backward(lb_ctx *ctx, lb_node *node)
 {
     lb_tensor *x = node->in[0], *w = node->in[1];
     const norm_saved *sv = node->saved;
-    void *dout = node->out->grad->data, *dx = lb_op_grad_data(ctx, x);
+    void *dout = node->out->grad->data;
     float *dw = lb_op_grad_data(ctx, w);
-    if (x->device == LB_CUDA)
-        lb_cuda_rmsnorm_bwd(ctx, x->data, w->data, sv->rstd, dout, dx, dw, lb_op_rows(x),
+    if (x->device == LB_CUDA) {
+        bool fresh = false;   /* a new dx is written, not zeroed and added to */
+        lb_tensor *gx = x == w ? NULL : lb_grad_fresh(ctx, x, &fresh);
+        void *dx = gx ? gx->data : lb_op_grad_data(ctx, x);
+        lb_cuda_rmsnorm_bwd(ctx, x->data, w->data, sv->rstd, dout, dx, fresh, dw, lb_op_rows(x),
                             w->shape[0], x->dtype);
-    else
-        lb_cpu_rmsnorm_bwd(x->data, w->data, sv->rstd, dout, dx, dw, lb_op_rows(x), w->shape[0]);
+        return;
+    }
+    void *dx = lb_op_grad_data(ctx, x);
+    lb_cpu_rmsnorm_bwd(x->data, w->data, sv->rstd, dout, dx, dw, lb_op_rows(x), w->shape[0]);
 }
 
 lb_tensor *lb_rmsnorm(lb_ctx *ctx, lb_tensor *x, lb_tensor *w, float eps)

@@ -4,8 +4,10 @@
  * The rotation is in kernels/cpu/rope.c and kernels/cuda/rope.cu. inv_freq
  * (host memory) is copied into step memory of x's device (the arena, or the
  * CUDA pool through one stream-ordered copy), so the caller's array need
- * not outlive the call and the backward finds it. Not here: computing
- * inv_freq and its scaling variants (layers/).
+ * not outlive the call and the backward finds it; on CUDA the forward turns
+ * it into a cos/sin table of x's positions (the same fp32 angles), which
+ * the backward reuses. Not here: computing inv_freq and its scaling
+ * variants (layers/).
  */
 #include <string.h>
 
@@ -15,7 +17,7 @@
 #include "kernels/cuda/kernels.h"
 
 typedef struct rope_saved {
-    float *inv_freq;   // (hd/2), on x's device
+    float *inv_freq;   // CPU: (hd/2); CUDA: the table cs (2, T, hd/2), on the device
     int64_t pos0;
 } rope_saved;
 
@@ -23,13 +25,16 @@ static void rope_backward(lb_ctx *ctx, lb_node *node)
 {
     lb_tensor *x = node->in[0];
     const rope_saved *sv = node->saved;
-    void *dout = node->out->grad->data, *dx = lb_op_grad_data(ctx, x);
-    if (x->device == LB_CUDA)
-        lb_cuda_rope_bwd(ctx, dout, dx, sv->inv_freq, x->shape[0], x->shape[1], x->shape[2],
-                         x->shape[3], sv->pos0, x->dtype);
-    else
-        lb_cpu_rope_bwd(dout, dx, sv->inv_freq, x->shape[0], x->shape[1], x->shape[2],
-                        x->shape[3], sv->pos0);
+    void *dout = node->out->grad->data;
+    if (x->device == LB_CUDA) {
+        bool fresh = false;   /* a new dx is written, not zeroed and added to */
+        lb_tensor *gx = lb_grad_fresh(ctx, x, &fresh);
+        lb_cuda_rope_bwd(ctx, dout, gx ? gx->data : NULL, fresh, sv->inv_freq, x->shape[0],
+                         x->shape[1], x->shape[2], x->shape[3], x->dtype);
+        return;
+    }
+    lb_cpu_rope_bwd(dout, lb_op_grad_data(ctx, x), sv->inv_freq, x->shape[0], x->shape[1],
+                    x->shape[2], x->shape[3], sv->pos0);
 }
 
 lb_tensor *lb_rope(lb_ctx *ctx, lb_tensor *x, const float *inv_freq, int64_t pos0)
@@ -44,11 +49,14 @@ lb_tensor *lb_rope(lb_ctx *ctx, lb_tensor *x, const float *inv_freq, int64_t pos
     size_t fbytes = (size_t)(hd / 2) * sizeof(float);
     lb_tensor *out = lb_tensor_new_dev(ctx, x->device, x->dtype, x->ndim, x->shape);   // (B, T, H, hd)
     bool grad = lb_needs_grad(ctx, &x, 1);
-    float *freq = NULL;   // (hd/2) on x's device, kept for the backward
+    float *freq = NULL;   // CPU: (hd/2); CUDA: cs (2, T, hd/2); kept for the backward
     if (x->device == LB_CUDA) {
-        freq = lb_cuda_step_alloc(ctx, fbytes);
-        lb_cuda_memcpy_h2d(ctx, freq, inv_freq, fbytes);
-        lb_cuda_rope_fwd(ctx, x->data, out->data, freq, B, T, H, hd, pos0, x->dtype);
+        float *dfreq = lb_cuda_step_alloc(ctx, fbytes);
+        lb_cuda_memcpy_h2d(ctx, dfreq, inv_freq, fbytes);
+        freq = lb_cuda_step_alloc(ctx, (size_t)(2 * T * (hd / 2)) * sizeof(float));
+        lb_cuda_rope_table(ctx, dfreq, freq, T, hd, pos0);
+        lb_cuda_step_release(ctx, dfreq);
+        lb_cuda_rope_fwd(ctx, x->data, out->data, freq, B, T, H, hd, x->dtype);
     } else {
         lb_cpu_rope_fwd(x->data, out->data, inv_freq, B, T, H, hd, pos0);
         if (grad) {

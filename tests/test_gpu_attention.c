@@ -157,7 +157,7 @@ static void run_bwd(lb_ctx *ctx, ga_path path, const ga_case *c, void *q, void *
         return;
     }
     if (path == GA_CUDNN_DET) setenv("LB_DETERMINISTIC", "1", 1);
-    lb_cuda_attention_cudnn_bwd(ctx, q, k, v, out, lse, dout, dq, dk, dv, c->B, c->T, c->nh,
+    lb_cuda_attention_cudnn_bwd(ctx, q, k, v, out, lse, dout, dq, dk, dv, false, c->B, c->T, c->nh,
                                 c->nkv, c->hd);
     unsetenv("LB_DETERMINISTIC");
 }

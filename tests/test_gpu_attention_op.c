@@ -4,7 +4,9 @@
  * Each case builds q, k, v from fresh random values rounded to bf16 once,
  * as CPU f32 tensors and CUDA bf16 step tensors holding the same numbers,
  * with requires_grad; every grad is preseeded (GA_PRESEED, exact in bf16)
- * on both sides so that an overwrite instead of an accumulate fails; the
+ * on both sides so that an overwrite instead of an accumulate fails (the
+ * "fresh" cases leave them unset, so the CUDA backward writes new grads,
+ * cuDNN's straight into them, and the CPU starts from zero); the
  * step pool is filled with NaN first so that an output element nothing
  * wrote fails. The loss is sum(attention(q, k, v) * W) for a random bf16 W
  * (so dout = W), and lb_backward runs the tape on each side. Compared: the
@@ -140,19 +142,21 @@ static double rel_err(lb_ctx *gpu, const lb_tensor *dev, const lb_tensor *ref)
 }
 
 /* run_gpu: loss = sum(attention(q, k, v) * W) on the GPU with preseeded
- * grads, backward; returns the output tensor and the loss */
+ * grads (none when fresh), backward; returns the output tensor and the loss */
 static lb_tensor *run_gpu(lb_ctx *gpu, const op_case *c, const float *qv, const float *kv,
                           const float *vv, const float *wv, lb_tensor **q, lb_tensor **k,
-                          lb_tensor **v, float *loss)
+                          lb_tensor **v, float *loss, bool fresh)
 {
     const int64_t qs[4] = {c->B, c->T, c->nh, c->hd}, ks[4] = {c->B, c->S, c->nkv, c->hd};
     *q = dev_tensor(gpu, qs, qv, true);
     *k = dev_tensor(gpu, ks, kv, true);
     *v = dev_tensor(gpu, ks, vv, true);
     lb_tensor *w = dev_tensor(gpu, qs, wv, false);
-    preseed(gpu, *q);
-    preseed(gpu, *k);
-    preseed(gpu, *v);
+    if (!fresh) {
+        preseed(gpu, *q);
+        preseed(gpu, *k);
+        preseed(gpu, *v);
+    }
     poison_pool(gpu, (size_t)lb_tensor_numel(*q) * 8 + ((size_t)1 << 20));
     lb_tensor *out = lb_attention(gpu, *q, *k, *v, c->q_pos0);
     lb_tensor *l = lb_sum(gpu, lb_mul(gpu, out, w));
@@ -174,7 +178,7 @@ static uint64_t grad_hash(lb_ctx *gpu, lb_tensor *t)
     return x;
 }
 
-static void check_case(op_case c, op_path path)
+static void check_case(op_case c, op_path path, bool fresh)
 {
     static uint64_t seed = 5000;
     seed += 4;
@@ -194,9 +198,11 @@ static void check_case(op_case c, op_path path)
     memcpy(vc->data, vv, (size_t)nk * 4);
     memcpy(wc->data, wv, (size_t)nq * 4);
     qc->requires_grad = kc->requires_grad = vc->requires_grad = true;
-    preseed(&cpu, qc);
-    preseed(&cpu, kc);
-    preseed(&cpu, vc);
+    if (!fresh) {
+        preseed(&cpu, qc);
+        preseed(&cpu, kc);
+        preseed(&cpu, vc);
+    }
     lb_tensor *oc = lb_attention(&cpu, qc, kc, vc, c.q_pos0);
     lb_tensor *lc = lb_sum(&cpu, lb_mul(&cpu, oc, wc));
     float loss_cpu = ((float *)lc->data)[0];
@@ -219,14 +225,15 @@ static void check_case(op_case c, op_path path)
                    (long long)c.B, (long long)c.T, (long long)c.S, (long long)c.q_pos0);
     lb_tensor *q, *k, *v;
     float loss_gpu = 0.0f;
-    lb_tensor *og = run_gpu(&gpu, &c, qv, kv, vv, wv, &q, &k, &v, &loss_gpu);
+    lb_tensor *og = run_gpu(&gpu, &c, qv, kv, vv, wv, &q, &k, &v, &loss_gpu, fresh);
     double tol_f = cudnn ? GA_TOL_FWD_CUDNN : GA_TOL_FWD;
     double tol_b = cudnn_bwd ? GA_TOL_BWD_CUDNN : GA_TOL_BWD;
     double e_o = rel_err(&gpu, og, oc), e_q = rel_err(&gpu, q->grad, qc->grad);
     double e_k = rel_err(&gpu, k->grad, kc->grad), e_v = rel_err(&gpu, v->grad, vc->grad);
     double e_l = fabs((double)loss_gpu - loss_cpu) / fmax(maxo * bound, GA_FLOOR);
-    printf("  %-9s B%lld T%-3lld S%-3lld %2lld/%-2lld hd%-3lld q_pos0 %-3lld fwd %-5s bwd %-5s  "
-           "out %.2e loss %.2e dq %.2e dk %.2e dv %.2e\n", path_name(path), (long long)c.B,
+    printf("  %-9s%s B%lld T%-3lld S%-3lld %2lld/%-2lld hd%-3lld q_pos0 %-3lld fwd %-5s bwd %-5s  "
+           "out %.2e loss %.2e dq %.2e dk %.2e dv %.2e\n", path_name(path), fresh ? " fresh" : "",
+           (long long)c.B,
            (long long)c.T, (long long)c.S, (long long)c.nh, (long long)c.nkv, (long long)c.hd,
            (long long)c.q_pos0, cudnn ? "cudnn" : "plain", cudnn_bwd ? "cudnn" : "plain", e_o,
            e_l, e_q, e_k, e_v);
@@ -239,7 +246,7 @@ static void check_case(op_case c, op_path path)
     if (path == OP_CUDNN_DET) {   /* the same step again: the same bits */
         uint64_t h1[3] = {grad_hash(&gpu, q), grad_hash(&gpu, k), grad_hash(&gpu, v)};
         lb_ctx_step_end(&gpu);
-        run_gpu(&gpu, &c, qv, kv, vv, wv, &q, &k, &v, &loss_gpu);
+        run_gpu(&gpu, &c, qv, kv, vv, wv, &q, &k, &v, &loss_gpu, fresh);
         uint64_t h2[3] = {grad_hash(&gpu, q), grad_hash(&gpu, k), grad_hash(&gpu, v)};
         LB_EXPECTF(h1[0] == h2[0] && h1[1] == h2[1] && h1[2] == h2[2],
                    "LB_DETERMINISTIC=1: grads differ between two identical steps (dq %s, dk %s, "
@@ -274,19 +281,31 @@ static bool have_gpu(void)
 static void test_cudnn_path(void)
 {
     if (!have_gpu()) return;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(cases[i], OP_CUDNN);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(cases[i], OP_CUDNN, false);
 }
 
 static void test_plain_path(void)
 {
     if (!have_gpu()) return;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(cases[i], OP_PLAIN);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_case(cases[i], OP_PLAIN, false);
 }
 
 static void test_cudnn_deterministic(void)
 {
     if (!have_gpu()) return;
-    for (size_t i = 0; i < 4; i++) check_case(cases[i], OP_CUDNN_DET);
+    for (size_t i = 0; i < 4; i++) check_case(cases[i], OP_CUDNN_DET, false);
+}
+
+/* new grads: cuDNN writes dq, dk, dv directly (both modes), the plain
+ * kernels and the KV-cache fallback start them at zero */
+static void test_fresh_grads(void)
+{
+    if (!have_gpu()) return;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        check_case(cases[i], OP_CUDNN, true);
+        if (i < 4) check_case(cases[i], OP_CUDNN_DET, true);
+    }
+    check_case(cases[0], OP_PLAIN, true);
 }
 
 int main(void)
@@ -298,5 +317,6 @@ int main(void)
     LB_RUN(test_cudnn_path);
     LB_RUN(test_plain_path);
     LB_RUN(test_cudnn_deterministic);
+    LB_RUN(test_fresh_grads);
     return lb_test_summary();
 }

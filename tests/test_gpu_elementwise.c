@@ -5,7 +5,8 @@
  * Shapes: rows of 1, 7, 37, 1000, 4099 elements (vector path and scalar
  * tails, broadcast periods that are and are not multiples of 8) under
  * leading dims 1, 3, 13; one tensor large enough that the grid-stride loops
- * wrap; pointers off 16-byte alignment. Skipped (77) without a GPU. */
+ * wrap; pointers off 16-byte alignment; swiglu's backward writing new grads
+ * (no preseed). Skipped (77) without a GPU. */
 #include "gpu_check.h"
 
 static lb_ctx g_cpu, g_gpu;
@@ -184,6 +185,51 @@ static void test_misaligned(void)
     lb_ctx_step_end(&g_gpu);
 }
 
+/* swiglu's backward into new grads: no grad on gate or up yet, so CUDA
+ * writes both in one pass over poisoned pool memory (then one new and one
+ * preseeded: the new one starts at zero); the CPU starts from zero. Shapes
+ * on the 16-byte path with a scalar tail, and misaligned (off_by_one). */
+static void check_swiglu_fresh(int64_t rows, int64_t cols, bool misaligned, bool one_old,
+                               uint64_t seed)
+{
+    int64_t s[2] = {rows, cols};
+    lb_tensor *ac, *ag, *bc, *bg;
+    gpc_pair(&g_cpu, &g_gpu, 2, s, LB_BF16, seed, -3.0f, 3.0f, true, &ac, &ag);
+    gpc_pair(&g_cpu, &g_gpu, 2, s, LB_BF16, seed + 1, -2.0f, 2.0f, true, &bc, &bg);
+    if (misaligned) {
+        ac = off_by_one(&g_cpu, ac);
+        ag = off_by_one(&g_gpu, ag);
+        bc = off_by_one(&g_cpu, bc);
+        bg = off_by_one(&g_gpu, bg);
+        ac->requires_grad = ag->requires_grad = bc->requires_grad = bg->requires_grad = true;
+    }
+    if (one_old) {
+        gpc_preseed(&g_cpu, bc);
+        gpc_preseed(&g_gpu, bg);
+    }
+    gpc_poison_pool(&g_gpu, 8 * lb_tensor_nbytes(ag) + (64 << 10));
+    lb_tensor *oc = lb_swiglu(&g_cpu, ac, bc), *og = lb_swiglu(&g_gpu, ag, bg);
+    gpc_seed_out_grad(&g_cpu, &g_gpu, oc, og, seed + 2);
+    gpc_run_tape(&g_cpu);
+    gpc_run_tape(&g_gpu);
+    char w[160];
+    snprintf(w, sizeof w, "swiglu fresh (%lld, %lld)%s%s: grad gate", (long long)rows,
+             (long long)cols, misaligned ? " misaligned" : "", one_old ? " up preseeded" : "");
+    gpc_expect_close(w, &g_gpu, ag->grad, ac->grad, gpc_tol(LB_BF16, 0));
+    snprintf(w, sizeof w, "swiglu fresh (%lld, %lld)%s%s: grad up", (long long)rows,
+             (long long)cols, misaligned ? " misaligned" : "", one_old ? " up preseeded" : "");
+    gpc_expect_close(w, &g_gpu, bg->grad, bc->grad, gpc_tol(LB_BF16, 0));
+    lb_ctx_step_end(&g_cpu);
+    lb_ctx_step_end(&g_gpu);
+}
+
+static void test_swiglu_fresh(void)
+{
+    check_swiglu_fresh(13, 4099, false, false, 61);
+    check_swiglu_fresh(3, 1000, true, false, 64);
+    check_swiglu_fresh(7, 1000, false, true, 67);
+}
+
 /* the same inputs give the same bits twice (no atomics, fixed orders) */
 static void test_deterministic(void)
 {
@@ -221,6 +267,7 @@ int main(void)
     LB_RUN(test_bf16_with_f32_b);
     LB_RUN(test_3d_and_large);
     LB_RUN(test_misaligned);
+    LB_RUN(test_swiglu_fresh);
     LB_RUN(test_deterministic);
     lb_ctx_free(&g_gpu);
     lb_ctx_free(&g_cpu);

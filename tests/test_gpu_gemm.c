@@ -245,13 +245,17 @@ static void test_gemm_batched(void) { sweep_batched(); }
 
 /* ---- lb_cuda_linear_fwd / _bwd ----------------------------------------------- */
 
-/* y_type: the output's dtype, and dx's (x's dtype); dw, dbias are f32 */
+/* y_type: the output's dtype, and dx's (x's dtype); dw, dbias are f32.
+ * overwrite: dx and dw start as NaN and are written with beta 0 (the
+ * backward's fresh grads), compared with a CPU backward from zero; else all
+ * grads start at PRESEED and are accumulated into. */
 static void check_linear_k(int64_t M, int64_t N, int64_t K, bool with_bias, lb_dtype y_type,
-                           uint64_t seed)
+                           bool overwrite, uint64_t seed)
 {
     char what[128];
-    snprintf(what, sizeof what, "linear M=%lld N=%lld K=%lld %s y=%s", (long long)M, (long long)N,
-             (long long)K, with_bias ? "bias" : "no bias", lb_dtype_name(y_type));
+    snprintf(what, sizeof what, "linear M=%lld N=%lld K=%lld %s y=%s%s", (long long)M, (long long)N,
+             (long long)K, with_bias ? "bias" : "no bias", lb_dtype_name(y_type),
+             overwrite ? " overwrite" : "");
     float *x = rand_bf16(M * K, seed), *w = rand_bf16(N * K, seed + 1), *dy = rand_bf16(M * N, seed + 2);
     float *bias = alloc_f(N);
     lb_test_rand(bias, N, seed + 3, -1.0f, 1.0f);   /* f32, as the parameter is */
@@ -274,15 +278,16 @@ static void check_linear_k(int64_t M, int64_t N, int64_t K, bool with_bias, lb_d
     check(w2, got, ref, s, brow, M * N, K + 1, y_type == LB_BF16, with_bias);
     free(got);
 
-    float *rdx = filled(M * K, PRESEED), *rdw = filled(N * K, PRESEED), *rdb = filled(N, PRESEED);
-    float *sdx = filled(M * K, PRESEED), *sdw = filled(N * K, PRESEED), *sdb = filled(N, PRESEED);
+    float start = overwrite ? 0.0f : PRESEED, gstart = overwrite ? NAN : PRESEED;
+    float *rdx = filled(M * K, start), *rdw = filled(N * K, start), *rdb = filled(N, PRESEED);
+    float *sdx = filled(M * K, start), *sdw = filled(N * K, start), *sdb = filled(N, PRESEED);
     lb_cpu_linear_bwd(x, w, dy, rdx, rdw, with_bias ? rdb : NULL, M, N, K);
     lb_cpu_linear_bwd(ax, aw, ady, sdx, sdw, with_bias ? sdb : NULL, M, N, K);
-    float *pdx = filled(M * K, PRESEED), *pdw = filled(N * K, PRESEED), *pdb = filled(N, PRESEED);
+    float *pdx = filled(M * K, gstart), *pdw = filled(N * K, gstart), *pdb = filled(N, PRESEED);
     lb_tensor *gdy = dev(LB_BF16, dy, M * N), *gdx = dev(y_type, pdx, M * K),
               *gdw = dev(LB_F32, pdw, N * K), *gdb = dev(LB_F32, pdb, N);
-    lb_cuda_linear_bwd(&g_gpu, gx->data, gw->data, gdy->data, gdx->data, y_type, false, gdw->data, LB_F32,
-                       with_bias ? gdb->data : NULL, M, N, K);
+    lb_cuda_linear_bwd(&g_gpu, gx->data, gw->data, gdy->data, gdx->data, y_type, overwrite,
+                       gdw->data, LB_F32, overwrite, with_bias ? gdb->data : NULL, M, N, K);
     float *gotx = host(gdx), *gotw = host(gdw), *gotb = host(gdb);
     snprintf(w2, sizeof w2, "%s: dx", what);
     check(w2, gotx, rdx, sdx, NULL, M * K, N, y_type == LB_BF16, true);
@@ -303,7 +308,8 @@ static void sweep_linear(void)
     for (int i = 0; i < N_MM_SIZES; i++)
         for (int bias = 0; bias < 2; bias++)
             check_linear_k(mm_sizes[i][0], mm_sizes[i][1], mm_sizes[i][2], bias,
-                           i % 4 == 3 ? LB_F32 : LB_BF16, 900 + 10 * (uint64_t)i + (uint64_t)bias);
+                           i % 4 == 3 ? LB_F32 : LB_BF16, (i + bias) % 2 == 1,
+                           900 + 10 * (uint64_t)i + (uint64_t)bias);
 }
 
 static void test_linear(void) { sweep_linear(); }
@@ -513,11 +519,11 @@ static void bench_linear(int64_t M, int64_t N, int64_t K, bool with_bias)
         lb_tensor *gdb = lb_tensor_zeros_dev(&g_gpu, LB_CUDA, LB_F32, 1, (int64_t[]){N});
         for (int i = 0; i < 3; i++)
             lb_cuda_linear_bwd(&g_gpu, gx->data, gw->data, gy->data, gdx->data, LB_BF16, false, gdw->data,
-                               LB_F32, gdb->data, M, N, K);
+                               LB_F32, false, gdb->data, M, N, K);
         for (int i = 0; i < 20; i++) {
             LB_CUDA_CHECK(cudaEventRecord(e0, st));
             lb_cuda_linear_bwd(&g_gpu, gx->data, gw->data, gy->data, gdx->data, LB_BF16, false, gdw->data,
-                               LB_F32, gdb->data, M, N, K);
+                               LB_F32, false, gdb->data, M, N, K);
             LB_CUDA_CHECK(cudaEventRecord(e1, st));
             LB_CUDA_CHECK(cudaEventSynchronize(e1));
             LB_CUDA_CHECK(cudaEventElapsedTime(&ms[i], e0, e1));

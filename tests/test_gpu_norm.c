@@ -2,7 +2,9 @@
  * RMSNorm (lb_add_rmsnorm) against the CPU fp32 ops, forward and backward,
  * at C = 384, 2048, 4099 (not a multiple of 8) and a row wider than the
  * backward's shared-memory partials (13000 for RMSNorm, 6500 for LayerNorm),
- * with row counts 1, 7 and 300 (> 256: several rows per backward block).
+ * with row counts 1, 7 and 300 (> 256: several rows per backward block);
+ * the bf16 warp path at C = 1280, 2048, 4096 with 1030 rows (several per
+ * backward warp), accumulating into grads and writing new ones.
  * Also: the weight grad is bit-identical over two runs (deterministic).
  * (The CPU lb_add_rmsnorm is tested in test_ops_norm.c.)
  *
@@ -43,10 +45,11 @@ typedef struct gn_side {
 } gn_side;
 
 /* run: inputs from host arrays on dev, forward, backward from dout with
- * preseeded grads. */
+ * preseeded grads (fresh: the activation grads x, r start without one, so
+ * CUDA writes them new, from poisoned memory; the CPU starts from zero). */
 static void run(gn_side *s, lb_device dev, gn_kind kind, int64_t rows, int64_t C,
                 const float *x, const float *r, const float *w, const float *b, const float *dout,
-                const float *seed_x, const float *seed_w)
+                const float *seed_x, const float *seed_w, bool fresh)
 {
     lb_ctx *ctx = &s->ctx;
     if (dev == LB_CUDA) gx_poison(ctx);
@@ -58,14 +61,14 @@ static void run(gn_side *s, lb_device dev, gn_kind kind, int64_t rows, int64_t C
     if (kind == GN_RMS) s->out = lb_rmsnorm(ctx, s->x, s->w, 1e-5f);
     else if (kind == GN_LAYER) s->out = lb_layernorm(ctx, s->x, s->w, s->b, 1e-5f);
     else s->out = lb_add_rmsnorm(ctx, s->x, s->r, s->w, 1e-5f, &s->h);
-    gx_preseed(ctx, s->x, seed_x);
-    if (s->r) gx_preseed(ctx, s->r, seed_x);
+    if (!fresh) gx_preseed(ctx, s->x, seed_x);
+    if (s->r && !fresh) gx_preseed(ctx, s->r, seed_x);
     gx_preseed(ctx, s->w, seed_w);
     if (s->b) gx_preseed(ctx, s->b, seed_w);
     gx_backward(ctx, s->out, dout);
 }
 
-static void check_case(gn_kind kind, int64_t rows, int64_t C, uint64_t seed)
+static void check_case(gn_kind kind, int64_t rows, int64_t C, bool fresh, uint64_t seed)
 {
     char what[128];
     int64_t n = rows * C;
@@ -76,12 +79,12 @@ static void check_case(gn_kind kind, int64_t rows, int64_t C, uint64_t seed)
     gn_side c, g;
     gx_ctx(&c.ctx, LB_CPU);
     gx_ctx(&g.ctx, LB_CUDA);
-    run(&c, LB_CPU, kind, rows, C, x, r, w, b, dout, sx, sw);
-    run(&g, LB_CUDA, kind, rows, C, x, r, w, b, dout, sx, sw);
+    run(&c, LB_CPU, kind, rows, C, x, r, w, b, dout, sx, sw, fresh);
+    run(&g, LB_CUDA, kind, rows, C, x, r, w, b, dout, sx, sw, fresh);
     double tf = kind == GN_FUSED ? GN_TOL_FUSED : GN_TOL_FWD;
     double tx = kind == GN_FUSED ? GN_TOL_FUSED : GN_TOL_DX;
-#define WHAT(part) (snprintf(what, sizeof what, "%s rows %lld C %lld: %s", kind_name(kind), \
-                             (long long)rows, (long long)C, part), what)
+#define WHAT(part) (snprintf(what, sizeof what, "%s rows %lld C %lld%s: %s", kind_name(kind), \
+                             (long long)rows, (long long)C, fresh ? " fresh" : "", part), what)
     gx_expect(&g.ctx, g.out, &c.ctx, c.out, tf, WHAT("out"));
     if (kind == GN_FUSED) {
         gx_expect_exact(&g.ctx, g.h, &c.ctx, c.h, WHAT("h"));
@@ -116,14 +119,29 @@ static void check_kind(gn_kind kind, int64_t wide)
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 3; j++) {
             if (Cs[i] == wide && rows[j] == 300) continue;   /* keep the wide case small */
-            check_case(kind, rows[j], Cs[i], seed += 10);
+            check_case(kind, rows[j], Cs[i], false, seed += 10);
         }
-    check_case(kind, 300, 37, seed + 10);   /* narrow rows: one 64-thread block per row */
+    check_case(kind, 300, 37, false, seed + 10);   /* narrow rows: one 64-thread block per row */
 }
 
 static void test_rmsnorm(void) { check_kind(GN_RMS, 13000); }
 static void test_layernorm(void) { check_kind(GN_LAYER, 6500); }
 static void test_add_rmsnorm(void) { check_kind(GN_FUSED, 13000); }
+
+/* the warp path (bf16, C a multiple of 256 up to 4096: 1280 = 5 packs,
+ * 4096 = 16) with more rows than backward warps (1030 > LB_NORM_PARTS),
+ * accumulating and writing new grads; 384 is the block path writing new */
+static void test_warp_path_and_fresh(void)
+{
+    if (!gx_have_gpu()) return;
+    const int64_t Cs[] = {1280, 2048, 4096, 384};
+    uint64_t seed = 900;
+    for (int i = 0; i < 4; i++)
+        for (int fresh = 0; fresh < 2; fresh++) {
+            check_case(GN_RMS, 1030, Cs[i], fresh, seed += 10);
+            check_case(GN_FUSED, 1030, Cs[i], fresh, seed += 10);
+        }
+}
 
 /* the CUDA weight grad is summed in a fixed order: two runs, same bits */
 static void test_dw_deterministic(void)
@@ -173,7 +191,7 @@ static void run_fused(lb_ctx *ctx, void *p)
 static void run_bwd(lb_ctx *ctx, void *p)
 {
     norm_bench *b = p;
-    lb_cuda_rmsnorm_bwd(ctx, b->x->data, b->w->data, b->rstd, b->dy->data, b->dx->data,
+    lb_cuda_rmsnorm_bwd(ctx, b->x->data, b->w->data, b->rstd, b->dy->data, b->dx->data, false,
                         b->dw->data, b->x->shape[0], b->x->shape[1], LB_BF16);
 }
 
@@ -214,6 +232,7 @@ int main(void)
     LB_RUN(test_rmsnorm);
     LB_RUN(test_layernorm);
     LB_RUN(test_add_rmsnorm);
+    LB_RUN(test_warp_path_and_fresh);
     LB_RUN(test_dw_deterministic);
     LB_RUN(test_rmsnorm_bench);
     return lb_test_summary();

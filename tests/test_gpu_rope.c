@@ -9,12 +9,18 @@
  * rotated values agree to ~4 2^-24; then one rounding to bf16 (at most
  * u = 2^-8, bf16's unit roundoff) of the output, or of the grad after
  * adding the preseed. GR_TOL = 2u.
+ *
+ * Head dims 64 and 128 take the 8-pairs-per-thread path (hd/2 a multiple
+ * of 8), 10 the one-pair path; each case runs once accumulating into a
+ * preseeded grad and once with no grad yet (fresh: CUDA writes the new
+ * grad over poisoned memory, the CPU starts from zero).
  */
 #include "gpu_ops_check.h"
 
 #define GR_TOL (2.0 / 256)
 
-static void check_rope(int64_t B, int64_t T, int64_t H, int64_t hd, int64_t pos0, uint64_t seed)
+static void check_rope(int64_t B, int64_t T, int64_t H, int64_t hd, int64_t pos0, bool fresh,
+                       uint64_t seed)
 {
     char what[128];
     int64_t n = B * T * H * hd;
@@ -30,15 +36,17 @@ static void check_rope(int64_t B, int64_t T, int64_t H, int64_t hd, int64_t pos0
     lb_tensor *xg = gx_tensor(&g, LB_CUDA, LB_BF16, x, LB_SHAPE(B, T, H, hd), true);
     lb_tensor *yc = lb_rope(&c, xc, inv, pos0), *yg = lb_rope(&g, xg, inv, pos0);
     for (int64_t j = 0; j < hd / 2; j++) inv[j] = NAN;   /* the op must have copied it */
-    gx_preseed(&c, xc, sd);
-    gx_preseed(&g, xg, sd);
+    if (!fresh) {
+        gx_preseed(&c, xc, sd);
+        gx_preseed(&g, xg, sd);
+    }
     gx_backward(&c, yc, dy);
     gx_backward(&g, yg, dy);
     snprintf(what, sizeof what, "rope (%lld, %lld, %lld, %lld) pos0 %lld: out", (long long)B,
              (long long)T, (long long)H, (long long)hd, (long long)pos0);
     gx_expect(&g, yg, &c, yc, GR_TOL, what);
-    snprintf(what, sizeof what, "rope (%lld, %lld, %lld, %lld) pos0 %lld: dx", (long long)B,
-             (long long)T, (long long)H, (long long)hd, (long long)pos0);
+    snprintf(what, sizeof what, "rope (%lld, %lld, %lld, %lld) pos0 %lld: dx%s", (long long)B,
+             (long long)T, (long long)H, (long long)hd, (long long)pos0, fresh ? " (fresh)" : "");
     gx_expect(&g, xg->grad, &c, xc->grad, GR_TOL, what);
     lb_ctx_free(&c);
     lb_ctx_free(&g);
@@ -53,12 +61,13 @@ static void test_rope(void)
     if (!gx_have_gpu()) return;
     uint64_t seed = 1;
     const int64_t pos[] = {0, 100000};
-    for (int k = 0; k < 2; k++) {
-        check_rope(2, 7, 3, 10, pos[k], seed += 3);
-        check_rope(1, 33, 4, 64, pos[k], seed += 3);
-        check_rope(3, 5, 2, 128, pos[k], seed += 3);
-        check_rope(1, 1, 1, 64, pos[k], seed += 3);
-    }
+    for (int k = 0; k < 2; k++)
+        for (int fresh = 0; fresh < 2; fresh++) {
+            check_rope(2, 7, 3, 10, pos[k], fresh, seed += 3);
+            check_rope(1, 33, 4, 64, pos[k], fresh, seed += 3);
+            check_rope(3, 5, 2, 128, pos[k], fresh, seed += 3);
+            check_rope(1, 1, 1, 64, pos[k], fresh, seed += 3);
+        }
 }
 
 int main(void)

@@ -448,24 +448,35 @@ extern "C" void lb_cuda_attention_cudnn_fwd(lb_ctx *ctx, const void *q, const vo
 extern "C" void lb_cuda_attention_cudnn_bwd(lb_ctx *ctx, const void *q, const void *k,
                                             const void *v, const void *out, const float *lse,
                                             const void *dout, void *dq, void *dk, void *dv,
-                                            int64_t B, int64_t T, int64_t nh, int64_t nkv,
-                                            int64_t hd)
+                                            bool overwrite, int64_t B, int64_t T, int64_t nh,
+                                            int64_t nkv, int64_t hd)
 {
+    const int64_t nq = B * T * nh * hd, nk = B * T * nkv * hd, nrow = B * nh * T;
     if (!lb_cuda_attention_cudnn_bwd_supported(ctx, B, T, nh, nkv, hd)) {
+        if (overwrite) {   /* the plain kernel accumulates: start the new grads at zero */
+            lb_cuda_memset_zero(ctx, dq, (size_t)nq * 2);
+            lb_cuda_memset_zero(ctx, dk, (size_t)nk * 2);
+            lb_cuda_memset_zero(ctx, dv, (size_t)nk * 2);
+        }
         lb_cuda_attention_bwd(ctx, q, k, v, out, lse, dout, dq, dk, dv, B, T, T, nh, nkv, hd, 0);
         return;
     }
     bool det = env_is_1("LB_DETERMINISTIC");
     const attn_plan *e = get_plan(ctx, ATTN_BWD, det, B, T, nh, nkv, hd);
-    /* scratch: cuDNN's dQ, dK, dV (bf16), softmax_sum (f32 rows), dQ_accum
-     * (f32, not deterministic), the engine's workspace; 256-byte aligned */
-    const int64_t nq = B * T * nh * hd, nk = B * T * nkv * hd, nrow = B * nh * T;
+    /* scratch: cuDNN's dQ, dK, dV (bf16; none when it writes the new grads
+     * directly), softmax_sum (f32 rows), dQ_accum (f32, not deterministic),
+     * the engine's workspace; 256-byte aligned */
     size_t off[7] = {0};
-    const size_t bytes[6] = {(size_t)nq * 2, (size_t)nk * 2, (size_t)nk * 2,
-                             (size_t)nrow * 4, det ? 0 : (size_t)nq * 4, (size_t)e->ws};
+    size_t tq = overwrite ? 0 : (size_t)nq * 2, tk = overwrite ? 0 : (size_t)nk * 2;
+    const size_t bytes[6] = {tq, tk, tk, (size_t)nrow * 4, det ? 0 : (size_t)nq * 4, (size_t)e->ws};
     for (int i = 0; i < 6; i++) off[i + 1] = off[i] + ((bytes[i] + 255) & ~(size_t)255);
     char *scratch = (char *)lb_cuda_tmp_alloc(ctx, off[6]);
     void *tdq = scratch + off[0], *tdk = scratch + off[1], *tdv = scratch + off[2];
+    if (overwrite) {
+        tdq = dq;
+        tdk = dk;
+        tdv = dv;
+    }
     void *dsum = scratch + off[3], *acc = scratch + off[4], *ws = scratch + off[5];
     /* cuDNN < 9.6 expects dQ_accum zeroed by the caller (cudnn-frontend does it) */
     if (!det && cudnnGetVersion() < 90600) lb_cuda_memset_zero(ctx, acc, bytes[4]);
@@ -476,8 +487,10 @@ extern "C" void lb_cuda_attention_cudnn_bwd(lb_ctx *ctx, const void *q, const vo
     void *ptrs[14] = {(void *)q, (void *)k, (void *)v, (void *)out, (void *)dout, (void *)lse,
                       tdq, tdk, tdv, &scale, &neg_inf, &one, dsum, acc};
     lb_cudnn_execute(ctx, e->plan, det ? 13 : 14, uids, ptrs, ws);
-    accumulate(ctx, dq, tdq, nq);
-    accumulate(ctx, dk, tdk, nk);
-    accumulate(ctx, dv, tdv, nk);
+    if (!overwrite) {
+        accumulate(ctx, dq, tdq, nq);
+        accumulate(ctx, dk, tdk, nk);
+        accumulate(ctx, dv, tdv, nk);
+    }
     lb_cuda_tmp_free(ctx, scratch);
 }

@@ -70,11 +70,13 @@ bool lb_cuda_attention_cudnn_bwd_supported(lb_ctx *ctx, int64_t B, int64_t T, in
  * cuDNN's fused attention backward where it takes the shape, else the plain
  * backward kernel. ACCUMULATES dq, dk, dv (each may be NULL); takes
  * scratch for cuDNN's overwritten grads and its workspace (freed in stream
- * order on return). */
+ * order on return). overwrite: dq, dk, dv are new grads (all three
+ * non-NULL, need not be initialised), OVERWRITTEN: cuDNN writes them
+ * directly, no scratch copies or adds. */
 void lb_cuda_attention_cudnn_bwd(lb_ctx *ctx, const void *q, const void *k, const void *v,
                                  const void *out, const float *lse, const void *dout, void *dq,
-                                 void *dk, void *dv, int64_t B, int64_t T, int64_t nh,
-                                 int64_t nkv, int64_t hd);
+                                 void *dk, void *dv, bool overwrite, int64_t B, int64_t T,
+                                 int64_t nh, int64_t nkv, int64_t hd);
 
 /* lb_cuda_attention_cache_free: frees the cuDNN attention plan cache
  * (lb_cuda_state.attn_cache; lb_cuda_free calls it before destroying the
@@ -118,8 +120,8 @@ static inline void lb_cuda_attention_cache_free(void *cache) {}
 static inline void lb_cuda_attention_cudnn_bwd(lb_ctx *ctx, const void *q, const void *k,
                                                const void *v, const void *out, const float *lse,
                                                const void *dout, void *dq, void *dk, void *dv,
-                                               int64_t B, int64_t T, int64_t nh, int64_t nkv,
-                                               int64_t hd)
+                                               bool overwrite, int64_t B, int64_t T, int64_t nh,
+                                               int64_t nkv, int64_t hd)
 {
     lb_cuda_absent("lb_cuda_attention_cudnn_bwd");
 }

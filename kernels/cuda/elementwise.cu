@@ -375,9 +375,13 @@ void lb_cuda_swiglu_fwd(lb_ctx *ctx, const void *gate, const void *up, void *out
 }
 
 void lb_cuda_swiglu_bwd(lb_ctx *ctx, const void *gate, const void *up, const void *dout,
-                        void *dgate, void *dup, int64_t n, lb_dtype dt)
+                        void *dgate, void *dup, int64_t n, bool overwrite, lb_dtype dt)
 {
-    if (dgate || dup) pointwise2<true>(ctx, SwigluBwdF{}, gate, up, dout, dgate, dup, n, n, dt, dt);
+    if (!dgate && !dup) return;
+    if (overwrite)
+        pointwise2<false>(ctx, SwigluBwdF{}, gate, up, dout, dgate, dup, n, n, dt, dt);
+    else
+        pointwise2<true>(ctx, SwigluBwdF{}, gate, up, dout, dgate, dup, n, n, dt, dt);
 }
 
 /* ---- the scalar sum ------------------------------------------------------------------ */

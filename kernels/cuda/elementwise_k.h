@@ -70,10 +70,11 @@ void lb_cuda_gelu_bwd(lb_ctx *ctx, const void *x, const void *dout, void *dx, in
 void lb_cuda_swiglu_fwd(lb_ctx *ctx, const void *gate, const void *up, void *out, int64_t n,
                         lb_dtype dt);
 
-/* lb_cuda_swiglu_bwd: ACCUMULATES dgate += dout * up * silu'(gate),
- * dup += dout * silu(gate); either may be NULL. */
+/* lb_cuda_swiglu_bwd: dgate = dout * up * silu'(gate), dup = dout *
+ * silu(gate), one pass (16-byte accesses when aligned); either may be NULL.
+ * OVERWRITES both when overwrite (fresh grads), else ACCUMULATES (+=). */
 void lb_cuda_swiglu_bwd(lb_ctx *ctx, const void *gate, const void *up, const void *dout,
-                        void *dgate, void *dup, int64_t n, lb_dtype dt);
+                        void *dgate, void *dup, int64_t n, bool overwrite, lb_dtype dt);
 
 /* lb_cuda_sum_fwd: out[0] (one f32 on the device) = the sum of x's n
  * elements, in fp32: per-thread sums, block sums, then one block over the
@@ -152,7 +153,7 @@ static inline void lb_cuda_swiglu_fwd(lb_ctx *ctx, const void *gate, const void 
 }
 static inline void lb_cuda_swiglu_bwd(lb_ctx *ctx, const void *gate, const void *up,
                                       const void *dout, void *dgate, void *dup, int64_t n,
-                                      lb_dtype dt)
+                                      bool overwrite, lb_dtype dt)
 {
     lb_cuda_absent("lb_cuda_swiglu_bwd");
 }

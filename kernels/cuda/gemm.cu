@@ -493,16 +493,17 @@ void lb_cuda_linear_fwd(lb_ctx *ctx, const void *x, const void *w, const float *
 
 void lb_cuda_linear_bwd(lb_ctx *ctx, const void *x, const void *w, const void *dy,
                         void *dx, lb_dtype dx_type, bool dx_overwrite, void *dw, lb_dtype dw_type,
-                        float *dbias, int64_t M, int64_t N, int64_t K)
+                        bool dw_overwrite, float *dbias, int64_t M, int64_t N, int64_t K)
 {
     if (dx) {   /* dx (M, K) += dy (M, N) @ w (N, K); = with dx_overwrite */
         gemm_call g = {false, false, M, K, N, 1, (const bf16 *)dy, 0, (const bf16 *)w, 0,
                        dx, out_type(dx_type), 0, dx_overwrite ? 0.0f : 1.0f, NULL};
         gemm_run(ctx, &g);
     }
-    if (dw) {   /* dw (N, K) += dy^T (N, M) @ x (M, K), straight into the (f32 master) grad */
+    if (dw) {   /* dw (N, K) += dy^T (N, M) @ x (M, K), straight into the (f32 master) grad;
+                 * = with dw_overwrite */
         gemm_call g = {true, false, N, K, M, 1, (const bf16 *)dy, 0, (const bf16 *)x, 0,
-                       dw, out_type(dw_type), 0, 1.0f, NULL};
+                       dw, out_type(dw_type), 0, dw_overwrite ? 0.0f : 1.0f, NULL};
         gemm_run(ctx, &g);
     }
     if (dbias && M > 0 && N > 0) {

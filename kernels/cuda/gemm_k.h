@@ -48,11 +48,12 @@ void lb_cuda_linear_fwd(lb_ctx *ctx, const void *x, const void *w, const float *
 /* lb_cuda_linear_bwd: ACCUMULATES dx (M, K, dtype dx_type) += dy @ w
  * (OVERWRITES dx = dy @ w when dx_overwrite: beta 0, dx need not be
  * initialised), dw (N, K, dtype dw_type: f32 for a parameter's master grad,
- * written by cuBLASLt directly) += dy^T @ x, dbias (N, f32) += the column
- * sums of dy (a fixed-order reduction kernel). Any grad may be NULL. */
+ * written by cuBLASLt directly) += dy^T @ x (OVERWRITES when dw_overwrite),
+ * dbias (N, f32) += the column sums of dy (a fixed-order reduction kernel).
+ * Any grad may be NULL. */
 void lb_cuda_linear_bwd(lb_ctx *ctx, const void *x, const void *w, const void *dy, void *dx,
                         lb_dtype dx_type, bool dx_overwrite, void *dw, lb_dtype dw_type,
-                        float *dbias, int64_t M, int64_t N, int64_t K);
+                        bool dw_overwrite, float *dbias, int64_t M, int64_t N, int64_t K);
 
 /* lb_cuda_gemm_force_fallback: tests only: every GEMM of ctx runs on the
  * plain kernel while on. */
@@ -88,8 +89,8 @@ static inline void lb_cuda_linear_fwd(lb_ctx *ctx, const void *x, const void *w,
 }
 static inline void lb_cuda_linear_bwd(lb_ctx *ctx, const void *x, const void *w, const void *dy,
                                       void *dx, lb_dtype dx_type, bool dx_overwrite, void *dw,
-                                      lb_dtype dw_type, float *dbias, int64_t M, int64_t N,
-                                      int64_t K)
+                                      lb_dtype dw_type, bool dw_overwrite, float *dbias,
+                                      int64_t M, int64_t N, int64_t K)
 {
     lb_cuda_absent("lb_cuda_linear_bwd");
 }

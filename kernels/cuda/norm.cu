@@ -16,6 +16,15 @@
  * order into dw. A deterministic two-pass reduction, no atomics: reruns are
  * bit-identical.
  *
+ * RMSNorm in bf16 with C a multiple of 256 up to LB_NORM_WARP_MAXC (every
+ * Llama width to 4096) and 16-byte aligned rows takes the warp path
+ * instead: one warp per row, 16-byte loads and stores (lane l owns columns
+ * 8 (32 p + l) .. + 7 of each 256-column pack p), warp-shuffle sums, no
+ * block barriers. Its backward runs LB_NORM_PARTS warps, warp k taking rows
+ * k, k + parts, ... and keeping its partial dw in registers; the same
+ * column sum finishes dw. It may OVERWRITE dx (a new grad) instead of
+ * adding to it.
+ *
  * Not here: the norm modules (layers/), the CPU specification
  * (kernels/cpu/norm.c).
  */
@@ -32,6 +41,11 @@
 
 /* Columns whose partial sums fit the default 48 KB of shared memory. */
 #define LB_NORM_SMEM_COLS 12288
+
+/* The warp path: rows up to 16 packs of 256 columns (a lane holds 8 floats
+ * per pack in registers), 4 rows (warps) per block. */
+#define LB_NORM_WARP_MAXC 4096
+#define LB_NORM_WARP_THREADS 128
 
 /* r == NULL: out = rmsnorm(x). r != NULL: h = x + r (rounded to T, written)
  * and out = rmsnorm(h), the statistics taken on the rounded h, as the
@@ -180,6 +194,174 @@ __global__ void residual_bwd_kernel(const T *dh, T *dx, T *dr, int64_t n)
     }
 }
 
+/* ---- the warp path (bf16, C % 256 == 0, C <= LB_NORM_WARP_MAXC) ---------------- */
+
+/* bf16 round trip of v: what a bf16 store then load gives */
+static __device__ __forceinline__ float round_bf16(float v)
+{
+    return __bfloat162float(__float2bfloat16_rn(v));
+}
+
+static __device__ __forceinline__ float warp_sum(float v)
+{
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+/* As rmsnorm_fwd_kernel, one warp per row: r == NULL: out = rmsnorm(x);
+ * else h = x + r (rounded, written) and out = rmsnorm(h). MAXP: packs of
+ * 256 columns held per lane (C / 256 <= MAXP). OVERWRITES h, out, rstd. */
+template <int MAXP>
+__global__ void __launch_bounds__(LB_NORM_WARP_THREADS)
+rmsnorm_fwd_warp_kernel(const bf16 *x, const bf16 *r, const float *w, bf16 *h, bf16 *out,
+                        float *rstd, int64_t rows, int C, float eps)
+{
+    int lane = threadIdx.x & 31;
+    int64_t row = (int64_t)blockIdx.x * (LB_NORM_WARP_THREADS / 32) + (threadIdx.x >> 5);
+    if (row >= rows) return;
+    int np = C >> 8;
+    uint4 hv[MAXP];   /* the row (after the add), as bf16 packs */
+    float ss = 0.0f;
+#pragma unroll
+    for (int p = 0; p < MAXP; p++) {
+        if (p >= np) break;
+        int64_t off = row * C + (int64_t)(p * 32 + lane) * LB_PACK;
+        float v[LB_PACK];
+        lb_ld8(x + off, v);
+        if (r) {
+            float b[LB_PACK];
+            lb_ld8(r + off, b);
+#pragma unroll
+            for (int k = 0; k < LB_PACK; k++) v[k] = round_bf16(v[k] + b[k]);
+            lb_st8(h + off, v);
+        }
+        bf16 *hb = reinterpret_cast<bf16 *>(&hv[p]);
+#pragma unroll
+        for (int k = 0; k < LB_PACK; k++) {
+            hb[k] = __float2bfloat16_rn(v[k]);
+            ss += v[k] * v[k];
+        }
+    }
+    ss = warp_sum(ss);
+    float rs = 1.0f / sqrtf(ss / (float)C + eps);
+#pragma unroll
+    for (int p = 0; p < MAXP; p++) {
+        if (p >= np) break;
+        int c0 = (p * 32 + lane) * LB_PACK;
+        float v[LB_PACK], wv[LB_PACK];
+        lb_ld8(reinterpret_cast<const bf16 *>(&hv[p]), v);
+        lb_ld8(w + c0, wv);
+#pragma unroll
+        for (int k = 0; k < LB_PACK; k++) v[k] = (v[k] * rs) * wv[k];
+        lb_st8(out + row * C + c0, v);
+    }
+    if (rstd && lane == 0) rstd[row] = rs;
+}
+
+/* As rmsnorm_bwd_kernel, one warp per row, warp k of `parts` taking rows
+ * k, k + parts, ...: dx (+)= rstd * (g - xh * mean(g * xh)) (ACC: add),
+ * the warp's partial dw (C) += dout * xh, written to dwpart[k]. The row is
+ * read once for the sums and again (from L1) for dx. */
+template <int MAXP, bool ACC>
+__global__ void __launch_bounds__(LB_NORM_WARP_THREADS)
+rmsnorm_bwd_warp_kernel(const bf16 *x, const float *w, const float *rstd, const bf16 *dout,
+                        bf16 *dx, float *dwpart, int64_t rows, int C, int parts)
+{
+    int lane = threadIdx.x & 31;
+    int k = blockIdx.x * (LB_NORM_WARP_THREADS / 32) + (threadIdx.x >> 5);
+    if (k >= parts) return;
+    int np = C >> 8;
+    float acc[MAXP][LB_PACK];
+#pragma unroll
+    for (int p = 0; p < MAXP; p++)
+#pragma unroll
+        for (int e = 0; e < LB_PACK; e++) acc[p][e] = 0.0f;
+    for (int64_t row = k; row < rows; row += parts) {
+        const bf16 *xr = x + row * C, *dy = dout + row * C;
+        float rs = rstd[row], dot = 0.0f;
+#pragma unroll
+        for (int p = 0; p < MAXP; p++) {
+            if (p >= np) break;
+            int c0 = (p * 32 + lane) * LB_PACK;
+            float xv[LB_PACK], gv[LB_PACK], wv[LB_PACK];
+            lb_ld8(xr + c0, xv);
+            lb_ld8(dy + c0, gv);
+            lb_ld8(w + c0, wv);
+#pragma unroll
+            for (int e = 0; e < LB_PACK; e++) {
+                float xh = xv[e] * rs;
+                dot += (gv[e] * wv[e]) * xh;
+                acc[p][e] += gv[e] * xh;
+            }
+        }
+        if (!dx) continue;
+        float m = warp_sum(dot) / (float)C;
+#pragma unroll
+        for (int p = 0; p < MAXP; p++) {
+            if (p >= np) break;
+            int c0 = (p * 32 + lane) * LB_PACK;
+            float xv[LB_PACK], gv[LB_PACK], wv[LB_PACK], o[LB_PACK];
+            lb_ld8(xr + c0, xv);
+            lb_ld8(dy + c0, gv);
+            lb_ld8(w + c0, wv);
+            if (ACC) lb_ld8(dx + row * C + c0, o);
+#pragma unroll
+            for (int e = 0; e < LB_PACK; e++) {
+                float d = rs * (gv[e] * wv[e] - (xv[e] * rs) * m);
+                o[e] = ACC ? o[e] + d : d;
+            }
+            lb_st8(dx + row * C + c0, o);
+        }
+    }
+    if (!dwpart) return;
+#pragma unroll
+    for (int p = 0; p < MAXP; p++) {
+        if (p >= np) break;
+        lb_st8(dwpart + (int64_t)k * C + (p * 32 + lane) * LB_PACK, acc[p]);
+    }
+}
+
+/* warp_ok: the warp path applies (see the top of the file) */
+static bool warp_ok(lb_dtype dt, int64_t C, const void *a, const void *b, const void *c,
+                    const void *d)
+{
+    return dt == LB_BF16 && C % 256 == 0 && C <= LB_NORM_WARP_MAXC && lb_aligned16(a) &&
+           lb_aligned16(b) && lb_aligned16(c) && lb_aligned16(d);
+}
+
+static void rmsnorm_fwd_warp(lb_ctx *ctx, const void *x, const void *r, const float *w, void *h,
+                             void *out, float *rstd, int64_t rows, int64_t C, float eps)
+{
+    int per = LB_NORM_WARP_THREADS / 32;
+    unsigned grid = (unsigned)((rows + per - 1) / per);
+    cudaStream_t s = lb_cuda_stream(ctx);
+    if (C <= 2048)
+        rmsnorm_fwd_warp_kernel<8><<<grid, LB_NORM_WARP_THREADS, 0, s>>>(
+            (const bf16 *)x, (const bf16 *)r, w, (bf16 *)h, (bf16 *)out, rstd, rows, (int)C, eps);
+    else
+        rmsnorm_fwd_warp_kernel<16><<<grid, LB_NORM_WARP_THREADS, 0, s>>>(
+            (const bf16 *)x, (const bf16 *)r, w, (bf16 *)h, (bf16 *)out, rstd, rows, (int)C, eps);
+    LB_CUDA_LAUNCH_CHECK(ctx);
+}
+
+template <bool ACC>
+static void rmsnorm_bwd_warp_launch(lb_ctx *ctx, const void *x, const float *w, const float *rstd,
+                                    const void *dout, void *dx, float *part, int64_t rows,
+                                    int64_t C, int parts)
+{
+    int per = LB_NORM_WARP_THREADS / 32;
+    unsigned grid = (unsigned)((parts + per - 1) / per);
+    cudaStream_t s = lb_cuda_stream(ctx);
+    if (C <= 2048)
+        rmsnorm_bwd_warp_kernel<8, ACC><<<grid, LB_NORM_WARP_THREADS, 0, s>>>(
+            (const bf16 *)x, w, rstd, (const bf16 *)dout, (bf16 *)dx, part, rows, (int)C, parts);
+    else
+        rmsnorm_bwd_warp_kernel<16, ACC><<<grid, LB_NORM_WARP_THREADS, 0, s>>>(
+            (const bf16 *)x, w, rstd, (const bf16 *)dout, (bf16 *)dx, part, rows, (int)C, parts);
+    LB_CUDA_LAUNCH_CHECK(ctx);
+}
+
 /* ---- launchers ---------------------------------------------------------------- */
 
 static int norm_parts(int64_t rows) { return (int)(rows < LB_NORM_PARTS ? rows : LB_NORM_PARTS); }
@@ -198,6 +380,10 @@ void lb_cuda_rmsnorm_fwd(lb_ctx *ctx, const void *x, const float *w, void *out, 
                          int64_t rows, int64_t C, float eps, lb_dtype dt)
 {
     if (rows == 0 || C == 0) return;
+    if (warp_ok(dt, C, x, w, out, NULL)) {
+        rmsnorm_fwd_warp(ctx, x, NULL, w, NULL, out, rstd, rows, C, eps);
+        return;
+    }
     cudaStream_t s = lb_cuda_stream(ctx);
     LB_DISPATCH_FLOAT(dt, T,
         rmsnorm_fwd_kernel<T><<<(unsigned)rows, lb_row_threads(C), 0, s>>>(
@@ -210,6 +396,10 @@ void lb_cuda_add_rmsnorm_fwd(lb_ctx *ctx, const void *x, const void *r, const fl
                              lb_dtype dt)
 {
     if (rows == 0 || C == 0) return;
+    if (warp_ok(dt, C, x, r, w, h) && lb_aligned16(out)) {
+        rmsnorm_fwd_warp(ctx, x, r, w, h, out, rstd, rows, C, eps);
+        return;
+    }
     cudaStream_t s = lb_cuda_stream(ctx);
     LB_DISPATCH_FLOAT(dt, T,
         rmsnorm_fwd_kernel<T><<<(unsigned)rows, lb_row_threads(C), 0, s>>>(
@@ -218,12 +408,22 @@ void lb_cuda_add_rmsnorm_fwd(lb_ctx *ctx, const void *x, const void *r, const fl
 }
 
 void lb_cuda_rmsnorm_bwd(lb_ctx *ctx, const void *x, const float *w, const float *rstd,
-                         const void *dout, void *dx, float *dw, int64_t rows, int64_t C,
-                         lb_dtype dt)
+                         const void *dout, void *dx, bool overwrite, float *dw, int64_t rows,
+                         int64_t C, lb_dtype dt)
 {
     if (rows == 0 || C == 0 || (!dx && !dw)) return;
     cudaStream_t s = lb_cuda_stream(ctx);
     int parts = norm_parts(rows);
+    if (warp_ok(dt, C, x, w, dout, dx)) {
+        float *wpart = dw ? (float *)lb_cuda_tmp_alloc(ctx, (size_t)parts * C * sizeof(float)) : NULL;
+        if (overwrite)
+            rmsnorm_bwd_warp_launch<false>(ctx, x, w, rstd, dout, dx, wpart, rows, C, parts);
+        else
+            rmsnorm_bwd_warp_launch<true>(ctx, x, w, rstd, dout, dx, wpart, rows, C, parts);
+        if (dw) finish_colsum(ctx, wpart, dw, parts, C);
+        return;
+    }
+    if (overwrite && dx) lb_cuda_memset_zero(ctx, dx, (size_t)(rows * C) * lb_dtype_size(dt));
     bool smem = C <= LB_NORM_SMEM_COLS;
     float *part = dw ? (float *)lb_cuda_tmp_alloc(ctx, (size_t)parts * C * sizeof(float)) : NULL;
     size_t shbytes = dw && smem ? (size_t)C * sizeof(float) : 0;

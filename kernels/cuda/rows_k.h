@@ -33,11 +33,12 @@ void lb_cuda_add_rmsnorm_fwd(lb_ctx *ctx, const void *x, const void *r, const fl
                              void *out, float *rstd, int64_t rows, int64_t C, float eps,
                              lb_dtype dt);
 
-/* lb_cuda_rmsnorm_bwd: ACCUMULATES dx (rows, C) and dw (C, f32; summed over
- * rows in two fixed-order passes, no atomics); either may be NULL. */
+/* lb_cuda_rmsnorm_bwd: ACCUMULATES dx (rows, C) (OVERWRITES it when
+ * overwrite: a new grad, need not be initialised) and dw (C, f32; summed
+ * over rows in two fixed-order passes, no atomics); either may be NULL. */
 void lb_cuda_rmsnorm_bwd(lb_ctx *ctx, const void *x, const float *w, const float *rstd,
-                         const void *dout, void *dx, float *dw, int64_t rows, int64_t C,
-                         lb_dtype dt);
+                         const void *dout, void *dx, bool overwrite, float *dw, int64_t rows,
+                         int64_t C, lb_dtype dt);
 
 /* lb_cuda_residual_bwd: ACCUMULATES dx += dh and dr += dh (n elements), the
  * backward of the fused residual add; either may be NULL. */
@@ -63,15 +64,22 @@ void lb_cuda_softmax_fwd(lb_ctx *ctx, const void *x, void *y, int64_t rows, int6
 void lb_cuda_softmax_bwd(lb_ctx *ctx, const void *y, const void *dy, void *dx, int64_t rows,
                          int64_t C, lb_dtype dt);
 
-/* lb_cuda_rope_fwd: x (B, T, H, hd), rotate-half; inv_freq (hd/2) f32 on
- * the device; theta = (float)(pos0 + t) * inv_freq[j], cosf/sinf.
- * OVERWRITES out. */
-void lb_cuda_rope_fwd(lb_ctx *ctx, const void *x, void *out, const float *inv_freq, int64_t B,
-                      int64_t T, int64_t H, int64_t hd, int64_t pos0, lb_dtype dt);
+/* lb_cuda_rope_table: the angles of positions pos0 .. pos0 + T - 1:
+ * cs (2, T, hd/2) f32 on the device, cs[0][t][j] = cosf(theta), cs[1][t][j]
+ * = sinf(theta), theta = (float)(pos0 + t) * inv_freq[j] (inv_freq (hd/2)
+ * f32 on the device). OVERWRITES cs. */
+void lb_cuda_rope_table(lb_ctx *ctx, const float *inv_freq, float *cs, int64_t T, int64_t hd,
+                        int64_t pos0);
 
-/* lb_cuda_rope_bwd: ACCUMULATES dx += dout rotated by -theta. */
-void lb_cuda_rope_bwd(lb_ctx *ctx, const void *dout, void *dx, const float *inv_freq, int64_t B,
-                      int64_t T, int64_t H, int64_t hd, int64_t pos0, lb_dtype dt);
+/* lb_cuda_rope_fwd: x (B, T, H, hd), rotate-half by the angles of cs
+ * (lb_cuda_rope_table for this T). OVERWRITES out. */
+void lb_cuda_rope_fwd(lb_ctx *ctx, const void *x, void *out, const float *cs, int64_t B,
+                      int64_t T, int64_t H, int64_t hd, lb_dtype dt);
+
+/* lb_cuda_rope_bwd: ACCUMULATES dx += dout rotated by -theta (OVERWRITES
+ * dx when overwrite: a new grad). */
+void lb_cuda_rope_bwd(lb_ctx *ctx, const void *dout, void *dx, bool overwrite, const float *cs,
+                      int64_t B, int64_t T, int64_t H, int64_t hd, lb_dtype dt);
 
 /* lb_cuda_embedding_fwd: out (n, C) [i] = table (V, C, f32) [ids[i]], ids
  * i32 on the device and in range. OVERWRITES out. */
@@ -160,8 +168,9 @@ static inline void lb_cuda_add_rmsnorm_fwd(lb_ctx *ctx, const void *x, const voi
     lb_cuda_absent("lb_cuda_add_rmsnorm_fwd");
 }
 static inline void lb_cuda_rmsnorm_bwd(lb_ctx *ctx, const void *x, const float *w,
-                                       const float *rstd, const void *dout, void *dx, float *dw,
-                                       int64_t rows, int64_t C, lb_dtype dt)
+                                       const float *rstd, const void *dout, void *dx,
+                                       bool overwrite, float *dw, int64_t rows, int64_t C,
+                                       lb_dtype dt)
 {
     lb_cuda_absent("lb_cuda_rmsnorm_bwd");
 }
@@ -193,14 +202,18 @@ static inline void lb_cuda_softmax_bwd(lb_ctx *ctx, const void *y, const void *d
 {
     lb_cuda_absent("lb_cuda_softmax_bwd");
 }
-static inline void lb_cuda_rope_fwd(lb_ctx *ctx, const void *x, void *out, const float *inv_freq,
-                                    int64_t B, int64_t T, int64_t H, int64_t hd, int64_t pos0,
-                                    lb_dtype dt)
+static inline void lb_cuda_rope_table(lb_ctx *ctx, const float *inv_freq, float *cs, int64_t T,
+                                      int64_t hd, int64_t pos0)
+{
+    lb_cuda_absent("lb_cuda_rope_table");
+}
+static inline void lb_cuda_rope_fwd(lb_ctx *ctx, const void *x, void *out, const float *cs,
+                                    int64_t B, int64_t T, int64_t H, int64_t hd, lb_dtype dt)
 {
     lb_cuda_absent("lb_cuda_rope_fwd");
 }
-static inline void lb_cuda_rope_bwd(lb_ctx *ctx, const void *dout, void *dx, const float *inv_freq,
-                                    int64_t B, int64_t T, int64_t H, int64_t hd, int64_t pos0,
+static inline void lb_cuda_rope_bwd(lb_ctx *ctx, const void *dout, void *dx, bool overwrite,
+                                    const float *cs, int64_t B, int64_t T, int64_t H, int64_t hd,
                                     lb_dtype dt)
 {
     lb_cuda_absent("lb_cuda_rope_bwd");
