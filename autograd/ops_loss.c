@@ -7,9 +7,14 @@
  * f32 scalar; nll_sum, when asked for, is copied back (one wait). Targets
  * may be on the CPU (checked and counted there, then uploaded) or on the
  * logits' device (copied back for the check: one wait). With no counted
- * row the loss is 0 and so is the grad (rather than 0/0). Not here:
+ * row the loss is 0 and so is the grad (rather than 0/0). With
+ * ctx->release_grads on, the CUDA backward writes dlogits over the logits'
+ * own memory when nothing else can read them afterwards (in_place_ok):
+ * the (N, V) logits and their grad never exist side by side. Not here:
  * distillation losses, z-loss (train/).
  */
+#include <string.h>
+
 #include "autograd/ops.h"
 #include "autograd/ops_common.h"
 #include "kernels/cpu/kernels.h"
@@ -20,7 +25,30 @@ typedef struct xent_saved {
     float *logsum;            // (N)
     const int32_t *targets;   // (N), on the logits' device
     int64_t count;            // rows with target >= 0
+    bool in_place;            // CUDA: dlogits may overwrite the logits (in_place_ok)
 } xent_saved;
+
+/* in_place_ok: no backward can read the logits' data after this op's:
+ * the newest nodes of the tape are reshapes of them (which read no data)
+ * down to the lb_linear or lb_matmul that made them (whose backward reads
+ * its inputs, not its output), so no node between their producer and this
+ * op reads them; nodes recorded after this op run their backward first.
+ * And release_grads is on: the grad is dead after its consumer, so the
+ * memory goes back then (the logits' values are gone after lb_backward). */
+static bool in_place_ok(const lb_ctx *ctx, const lb_tensor *logits)
+{
+    if (!ctx->release_grads || logits->device != LB_CUDA || logits->grad ||
+        (logits->flags & ~(unsigned)LB_TENSOR_VIEW))
+        return false;
+    const lb_tensor *t = logits;
+    for (const lb_node *n = ctx->tape; n; n = n->prev) {
+        if (n->out != t || (n->out->flags & ~(unsigned)LB_TENSOR_VIEW)) return false;
+        if (strcmp(n->op, "linear") == 0 || strcmp(n->op, "matmul") == 0) return true;
+        if (strcmp(n->op, "reshape") != 0) return false;
+        t = n->in[0];
+    }
+    return false;
+}
 
 static void cross_entropy_backward(lb_ctx *ctx, lb_node *node)
 {
@@ -28,8 +56,11 @@ static void cross_entropy_backward(lb_ctx *ctx, lb_node *node)
     const xent_saved *sv = node->saved;
     int64_t N = logits->shape[0], V = logits->shape[1];
     if (logits->device == LB_CUDA) {
-        /* a fresh grad is all zeros: write it instead of adding to it */
+        /* a fresh grad is all zeros: write it instead of adding to it,
+         * over the logits themselves when that is safe */
         bool accumulate = logits->grad != NULL;
+        if (!accumulate && sv->in_place)
+            logits->grad = lb_tensor_view_of(ctx, logits, logits->ndim, logits->shape);
         void *dlogits = lb_op_grad_data(ctx, logits);
         lb_cuda_cross_entropy_bwd(ctx, logits->data, sv->targets, sv->rowmax, sv->logsum,
                                   node->out->grad->data, sv->count, dlogits, N, V, accumulate,
@@ -100,9 +131,11 @@ lb_tensor *lb_cross_entropy(lb_ctx *ctx, lb_tensor *logits, lb_tensor *targets,
     }
     if (lb_needs_grad(ctx, &logits, 1)) {
         lb_tensor *ins[2] = {logits, targets};
+        bool in_place = in_place_ok(ctx, logits);   /* before this op's node is on the tape */
         lb_node *node = lb_tape_record(ctx, "cross_entropy", cross_entropy_backward, out, ins, 2);
         xent_saved *sv = lb_arena_alloc(ctx, sizeof *sv);
-        *sv = (xent_saved){.rowmax = rowmax, .logsum = logsum, .targets = ktg, .count = n_counted};
+        *sv = (xent_saved){.rowmax = rowmax, .logsum = logsum, .targets = ktg, .count = n_counted,
+                           .in_place = in_place};
         node->saved = sv;
     }
     return out;

@@ -100,6 +100,14 @@ lb_tensor *lb_grad_fresh(lb_ctx *ctx, lb_tensor *t, bool *fresh)
     return t->grad;
 }
 
+bool lb_step_release(lb_ctx *ctx, lb_tensor *t)
+{
+    if (!t || t->device != LB_CUDA || t->flags != 0 || !t->data) return false;
+    lb_cuda_step_release(ctx, t->data);
+    t->data = NULL;
+    return true;
+}
+
 void lb_backward(lb_ctx *ctx, lb_tensor *loss)
 {
     LB_CHECKF(lb_tensor_numel(loss) == 1, "backward needs a scalar loss");

@@ -69,6 +69,17 @@ bool lb_grad_take(lb_ctx *ctx, lb_tensor *t, lb_tensor *from);
  * NULL when t is NULL or needs no grad. */
 lb_tensor *lb_grad_fresh(lb_ctx *ctx, lb_tensor *t, bool *fresh);
 
+/* lb_step_release: gives t's memory back at once (CUDA: to the stream-
+ * ordered pool, in stream order) when the caller knows that nothing reads
+ * t's data any more: no later op of the forward and no backward (every node
+ * that has t as an input reads only its grad and shape there: lb_rope's,
+ * or an lb_add_rmsnorm's r). Only a CUDA step tensor that owns its
+ * allocation (no flag: not a view, not persistent) is released; its data
+ * becomes NULL, so a later read is refused by the ops' checks. Anything
+ * else (NULL, CPU: the arena frees at step end, views, parameters) is left
+ * alone. Returns whether it released. */
+bool lb_step_release(lb_ctx *ctx, lb_tensor *t);
+
 /* lb_backward: seeds d(loss)/d(loss) = 1 (loss must have one element) and
  * runs every recorded node newest-first. Parameter grads ACCUMULATE across
  * calls until the caller zeroes them (gradient accumulation). */

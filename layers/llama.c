@@ -20,6 +20,7 @@
  * the whole context, which equals it for contexts up to the window.
  */
 #include "autograd/recompute.h"
+#include "autograd/tape.h"
 #include "layers/model_internal.h"
 
 
@@ -30,14 +31,16 @@ static lb_tensor *self_attention(lb_ctx *ctx, const lb_model *m, const lb_block 
     int64_t B = h->shape[0], T = h->shape[1];
     int64_t nh = c->n_heads, nkv = c->n_kv_heads, hd = c->head_dim;
 
-    lb_tensor *q = lb_block_linear(ctx, b, LB_LIN_Q, h, b->wq, b->bq);      /* (B, T, nh*hd) */
-    lb_tensor *k = lb_block_linear(ctx, b, LB_LIN_K, h, b->wk, b->bk);      /* (B, T, nkv*hd) */
+    lb_tensor *ql = lb_block_linear(ctx, b, LB_LIN_Q, h, b->wq, b->bq);     /* (B, T, nh*hd) */
+    lb_tensor *kl = lb_block_linear(ctx, b, LB_LIN_K, h, b->wk, b->bk);     /* (B, T, nkv*hd) */
     lb_tensor *v = lb_block_linear(ctx, b, LB_LIN_V, h, b->wv, b->bv);      /* (B, T, nkv*hd) */
-    q = lb_reshape(ctx, q, LB_SHAPE(B, T, nh, hd));      /* (B, T, nh, hd) */
-    k = lb_reshape(ctx, k, LB_SHAPE(B, T, nkv, hd));     /* (B, T, nkv, hd) */
+    lb_tensor *q = lb_reshape(ctx, ql, LB_SHAPE(B, T, nh, hd));   /* (B, T, nh, hd) */
+    lb_tensor *k = lb_reshape(ctx, kl, LB_SHAPE(B, T, nkv, hd));  /* (B, T, nkv, hd) */
     v = lb_reshape(ctx, v, LB_SHAPE(B, T, nkv, hd));
     q = lb_rope(ctx, q, m->inv_freq, pos0);
     k = lb_rope(ctx, k, m->inv_freq, pos0);
+    lb_step_release(ctx, ql);   /* q, k before RoPE: no backward reads them */
+    lb_step_release(ctx, kl);
     if (kv) lb_kv_cache_update(ctx, kv, layer, &k, &v); /* (1, pos0+T, nkv, hd) */
 
     lb_tensor *a = lb_attention(ctx, q, k, v, pos0);     /* (B, T, nh, hd) */
@@ -71,8 +74,14 @@ static void block(lb_ctx *ctx, const void *closure, lb_tensor *const *in, lb_ten
     float eps = (float)m->cfg.norm_eps;
     lb_tensor *x = in[0], *h = in[1];
     lb_tensor *next_norm = a->layer + 1 < m->cfg.n_layers ? m->blocks[a->layer + 1].attn_norm : m->norm_w;
-    h = lb_add_rmsnorm(ctx, x, self_attention(ctx, m, b, a->layer, h, a->kv, a->pos0), b->mlp_norm, eps, &x);
-    h = lb_add_rmsnorm(ctx, x, mlp(ctx, b, h), next_norm, eps, &x);
+    /* each sublayer's output r is read by its add only, whose backward
+     * does not read it: its memory goes back at once */
+    lb_tensor *r = self_attention(ctx, m, b, a->layer, h, a->kv, a->pos0);
+    h = lb_add_rmsnorm(ctx, x, r, b->mlp_norm, eps, &x);
+    lb_step_release(ctx, r);
+    r = mlp(ctx, b, h);
+    h = lb_add_rmsnorm(ctx, x, r, next_norm, eps, &x);
+    lb_step_release(ctx, r);
     out[0] = x;
     out[1] = h;
 }
