@@ -95,9 +95,9 @@ void lb_grid_quantize(const lb_qspec *spec, const float *x, int64_t n, float s, 
 void lb_grid_dequantize(const lb_qspec *spec, const uint8_t *codes, int64_t n, float s, float z,
                         float *out);
 
-/* lb_grid_ggml_block: the ggml reference quantizer on one block of 32:
- * codes, the fp16-rounded scale *s and *z (8/16/128, or the fp16 min m for
- * q4_1/q5_1). */
+/* lb_grid_ggml_block: the ggml reference quantizer on one block of 32
+ * (q4_0 q4_1 q5_0 q5_1 q8_0; the K-quants are in grid_k.h): codes, the
+ * fp16-rounded scale *s and *z (8/16/128, or the fp16 min m for q4_1/q5_1). */
 void lb_grid_ggml_block(lb_qformat fmt, const float *x, uint8_t *codes, float *s, float *z);
 
 /* lb_grid_value: the grid value of a code (nf4, fp4, fp8), unscaled. */
