@@ -245,6 +245,7 @@ static void free_packed(lb_model *m)
         for (int id = 0; id < LB_LIN_COUNT; id++) ops->free(m->blocks[i].wpacked[id]);
     if (m->head_packed != m->emb_packed) ops->free(m->head_packed);
     ops->free(m->emb_packed);
+    free(m->packed_scratch);
 }
 
 void lb_model_free_partial(lb_model *m, const lb_param_spec *specs, int n)
@@ -277,14 +278,29 @@ void lb_model_free(lb_model *m)
  * (the spec), bf16 on CUDA (what the GEMMs read) */
 static lb_dtype packed_dtype(lb_device dev) { return dev == LB_CUDA ? LB_BF16 : LB_F32; }
 
+/* packed_linear: x·Wᵀ + bias with W decoded from p. For inference (grad
+ * off) only one decoded matrix exists at a time: on the CPU it is decoded
+ * into the block's scratch, on CUDA its step memory is released in stream
+ * order right after the GEMM is queued. With grad on, the tape keeps W, so
+ * it stays in step memory until the step ends. */
+static lb_tensor *packed_linear(lb_ctx *ctx, const lb_block *b, const struct lb_packed *p, lb_tensor *x,
+                                lb_tensor *bias)
+{
+    const lb_packed_ops *ops = b->packed_ops;
+    bool infer = !ctx->grad_enabled;
+    void *dst = infer && x->device == LB_CPU ? b->packed_scratch : NULL;
+    lb_tensor *w = ops->rows(ctx, p, 0, -1, packed_dtype(x->device), dst); /* (out, in) */
+    lb_tensor *y = lb_linear(ctx, x, w, bias);
+    if (infer && x->device == LB_CUDA) lb_cuda_step_release(ctx, w->data);
+    return y;
+}
+
 lb_tensor *lb_block_linear(lb_ctx *ctx, const lb_block *b, lb_linear_id id, lb_tensor *x, lb_tensor *w,
                            lb_tensor *bias)
 {
     if (b->aquant[id]) x = lb_fake_quant_act(ctx, x, b->aquant[id]);
-    if (b->wpacked[id]) {
-        const struct lb_packed *p = b->wpacked[id];
-        w = b->packed_ops->rows(ctx, p, 0, -1, packed_dtype(x->device)); /* (out, in), step memory */
-    } else if (b->wquant[id]) {
+    if (b->wpacked[id]) return packed_linear(ctx, b, b->wpacked[id], x, bias);
+    if (b->wquant[id]) {
         w = lb_fake_quant_weight(ctx, w, b->wquant[id]);
     }
     return lb_linear(ctx, x, w, bias);
@@ -305,14 +321,28 @@ lb_tensor *lb_model_embed(lb_ctx *ctx, const lb_model *m, lb_tensor *ids)
 lb_tensor *lb_model_head_weight(lb_ctx *ctx, const lb_model *m)
 {
     if (m->head_packed)
-        return m->packed_ops->rows(ctx, m->head_packed, 0, -1, packed_dtype(m->device)); /* (V, C) */
+        return m->packed_ops->rows(ctx, m->head_packed, 0, -1, packed_dtype(m->device), NULL); /* (V, C) */
     return m->lm_head;
+}
+
+lb_status lb_model_packed_scratch(lb_model *m, int64_t max_numel)
+{
+    free(m->packed_scratch);
+    m->packed_scratch = malloc((size_t)(max_numel > 0 ? max_numel : 1) * sizeof(float));
+    if (!m->packed_scratch) return lb_errorf(LB_ERR_OOM, "out of memory for the decode scratch of the packed model");
+    for (int64_t i = 0; i < m->cfg.n_layers; i++) m->blocks[i].packed_scratch = m->packed_scratch;
+    return lb_ok();
 }
 
 lb_status lb_model_packed_to(lb_ctx *ctx, lb_model *m, lb_device dev)
 {
     const lb_packed_ops *ops = m->packed_ops;
     if (!ops) return lb_ok();
+    if (dev != LB_CPU) {
+        free(m->packed_scratch);
+        m->packed_scratch = NULL;
+        for (int64_t i = 0; i < m->cfg.n_layers; i++) m->blocks[i].packed_scratch = NULL;
+    }
     for (int64_t i = 0; i < m->cfg.n_layers; i++)
         for (int id = 0; id < LB_LIN_COUNT; id++)
             if (m->blocks[i].wpacked[id]) LB_TRY(ops->to(ctx, m->blocks[i].wpacked[id], dev));

@@ -18,8 +18,10 @@ struct lb_packed;      /* quant/packed.h: a low-bit matrix kept packed (GGUF, GP
  * it, so layers/ calls no quant/ code directly. */
 typedef struct lb_packed_ops {
     /* rows [r0, r0 + n) of p (n = -1: all rows) as a (n, cols) step tensor
-     * of dtype dt (f32 on the CPU; bf16 or f32 on CUDA) on p's device */
-    lb_tensor *(*rows)(lb_ctx *ctx, const struct lb_packed *p, int64_t r0, int64_t n, lb_dtype dt);
+     * of dtype dt (f32 on the CPU; bf16 or f32 on CUDA) on p's device; with
+     * dst (CPU only) the values go there (room for n * cols f32) and the
+     * tensor is a view of it */
+    lb_tensor *(*rows)(lb_ctx *ctx, const struct lb_packed *p, int64_t r0, int64_t n, lb_dtype dt, void *dst);
     /* rows ids[0..n) (i32, on p's device or the CPU) as (n, cols), for the embedding lookup */
     lb_tensor *(*gather)(lb_ctx *ctx, const struct lb_packed *p, const lb_tensor *ids, lb_dtype dt);
     lb_status (*to)(lb_ctx *ctx, struct lb_packed *p, lb_device dev);
@@ -57,6 +59,10 @@ typedef struct lb_block {
      * step memory each time it runs. Owned by the model. */
     struct lb_packed *wpacked[LB_LIN_COUNT];
     const lb_packed_ops *packed_ops;
+    /* CPU, grad off: f32 room for the largest packed matrix (borrowed from
+     * the model), which each linear decodes into and the next reuses, so
+     * one decoded matrix exists at a time; NULL: step memory */
+    void *packed_scratch;
 } lb_block;
 
 /* lb_block_linear_weight: the weight of linear `id` of block b, or NULL
@@ -95,6 +101,7 @@ typedef struct lb_model {
      * every block's wpacked. Owned by the model, freed by lb_model_free. */
     struct lb_packed *emb_packed, *head_packed;
     const lb_packed_ops *packed_ops;
+    void *packed_scratch;          /* owned (malloc); see lb_block.packed_scratch */
     lb_tensor **params;            /* every distinct parameter, in HF state-dict order */
     const char **param_names;      /* HF tensor names (GPT-2: with "transformer.") */
     int n_params;
@@ -211,8 +218,15 @@ lb_tensor *lb_model_forward(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_k
  * apply the head in chunks decode it once with this. */
 lb_tensor *lb_model_head_weight(lb_ctx *ctx, const lb_model *m);
 
+/* lb_model_packed_scratch: gives m (CPU, packed) the scratch its linears
+ * decode into when grad is off: room for the largest matrix, rows * cols
+ * f32 (lb_block.packed_scratch). */
+lb_status lb_model_packed_scratch(lb_model *m, int64_t max_numel);
+
 /* lb_model_packed_to: moves every packed weight of m to `dev` (the loader
- * of a packed model sets m->quant_to to it, so lb_model_to_plan moves them). */
+ * of a packed model sets m->quant_to to it, so lb_model_to_plan moves
+ * them); the CPU scratch is dropped (CUDA releases each decoded matrix in
+ * stream order instead). */
 lb_status lb_model_packed_to(lb_ctx *ctx, lb_model *m, lb_device dev);
 
 /* lb_model_packed_bytes: bytes the packed weights of m hold (0 for none). */

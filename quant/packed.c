@@ -151,8 +151,30 @@ void lb_packed_free(lb_packed *p)
     free(p);
 }
 
+/* ops_rows: lb_packed_dequant_rows, or (dst, CPU) decoded into dst and
+ * returned as an arena-held view of it */
+static lb_tensor *ops_rows(lb_ctx *ctx, const lb_packed *p, int64_t r0, int64_t n, lb_dtype dt, void *dst)
+{
+    if (!dst) return lb_packed_dequant_rows(ctx, p, r0, n, dt);
+    if (n < 0) n = p->rows - r0;
+    LB_CHECKF(packed_device(p) == LB_CPU && dt == LB_F32 && r0 >= 0 && r0 + n <= p->rows,
+              "lb_packed ops: decoding into caller memory is for the CPU in f32");
+    if (p->kind == LB_PACKED_GGML) lb_packed_ggml_decode(p, r0, n, NULL, dst);
+    else lb_packed_gptq_decode(p, r0, n, dst);
+    lb_tensor *t = lb_arena_alloc(ctx, sizeof *t);
+    memset(t, 0, sizeof *t);
+    t->dtype = LB_F32;
+    t->device = LB_CPU;
+    t->ndim = 2;
+    t->shape[0] = n;
+    t->shape[1] = p->cols;
+    t->data = dst;
+    t->flags = LB_TENSOR_VIEW;
+    return t;
+}
+
 static const lb_packed_ops k_ops = {
-    lb_packed_dequant_rows, lb_packed_gather, lb_packed_to, lb_packed_bytes, lb_packed_free,
+    ops_rows, lb_packed_gather, lb_packed_to, lb_packed_bytes, lb_packed_free,
 };
 
 const lb_packed_ops *lb_packed_model_ops(void) { return &k_ops; }
