@@ -298,7 +298,8 @@ static lb_tensor *packed_linear(lb_ctx *ctx, const lb_block *b, const struct lb_
 lb_tensor *lb_block_linear(lb_ctx *ctx, const lb_block *b, lb_linear_id id, lb_tensor *x, lb_tensor *w,
                            lb_tensor *bias)
 {
-    if (b->aquant[id]) x = lb_fake_quant_act(ctx, x, b->aquant[id]);
+    if (b->aquant[id] && b->aquant[id]->calibrating) lb_quantizer_calib_observe(ctx, b->aquant[id], x); /* x as is */
+    else if (b->aquant[id]) x = lb_fake_quant_act(ctx, x, b->aquant[id]);
     if (b->wpacked[id]) return packed_linear(ctx, b, b->wpacked[id], x, bias);
     if (b->wquant[id]) {
         w = lb_fake_quant_weight(ctx, w, b->wquant[id]);
@@ -322,6 +323,7 @@ lb_tensor *lb_model_head_weight(lb_ctx *ctx, const lb_model *m)
 {
     if (m->head_packed)
         return m->packed_ops->rows(ctx, m->head_packed, 0, -1, packed_dtype(m->device), NULL); /* (V, C) */
+    if (m->head_quant) return lb_fake_quant_weight(ctx, m->lm_head, m->head_quant);   /* (V, C) */
     return m->lm_head;
 }
 

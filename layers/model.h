@@ -91,6 +91,8 @@ typedef struct lb_model {
     lb_tensor *lm_head;            /* (V, C); == tok_emb when tied */
     float *inv_freq;               /* (hd/2), Llama family */
     struct lb_quantizer *emb_quant;/* fake-quant of tok_emb as the embedding reads it, or NULL */
+    struct lb_quantizer *head_quant;/* fake-quant of lm_head as the head reads it (--quantize-head;
+                                       == emb_quant when tied), or NULL */
     void *quant;                   /* owner of every attached quantizer (train/run_quant.h), or NULL; */
     void (*quant_free)(void *quant); /* released by lb_model_free through this */
     /* moves the quantizers' state to the device the parameters just moved
@@ -214,7 +216,8 @@ void lb_kv_cache_free(lb_kv_cache *kv);
 lb_tensor *lb_model_forward(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_cache *kv);
 
 /* lb_model_head_weight: the LM head (V, C) as the forward reads it: m->lm_head,
- * or the decoded packed head in step memory (bf16 on CUDA). Callers that
+ * its fake-quant through m->head_quant (QAT --quantize-head), or the
+ * decoded packed head in step memory (bf16 on CUDA). Callers that
  * apply the head in chunks decode it once with this. */
 lb_tensor *lb_model_head_weight(lb_ctx *ctx, const lb_model *m);
 

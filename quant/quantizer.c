@@ -290,3 +290,11 @@ lb_status lb_quantizer_observe(lb_quantizer *q, const lb_tensor *x)
     else if (a > 0.0f) ((float *)q->alpha->data)[0] = a;
     return lb_ok();
 }
+
+void lb_quantizer_calib_observe(lb_ctx *ctx, lb_quantizer *q, const lb_tensor *x)
+{
+    const lb_tensor *h = x;
+    if (x->device != LB_CPU || x->dtype != LB_F32) h = lb_tensor_to(ctx, x, LB_CPU, LB_F32);
+    lb_status st = lb_quantizer_observe(q, h);
+    if (lb_failed(&st)) q->calib_nonfinite = true;
+}

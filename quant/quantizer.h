@@ -59,6 +59,7 @@
 #ifndef LB_QUANT_QUANTIZER_H
 #define LB_QUANT_QUANTIZER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "autograd/ctx.h"
@@ -87,6 +88,9 @@ typedef struct lb_quantizer {
     float act_scale;       /* int8:tensor:static: s = absmax / 127 */
     float act_absmax;      /* largest |x| observed (static and pact calibration) */
     int64_t act_observed;  /* calibration batches seen */
+    bool calibrating;      /* static: in a calibration pass, the forward observes x
+                              (lb_quantizer_calib_observe) and passes it through */
+    bool calib_nonfinite;  /* a calibration batch held NaN/Inf (the pass reports it) */
 } lb_quantizer;
 
 /* lb_quantizer_init: the quantizer of weight `w` (out, in), a persistent or
@@ -150,6 +154,17 @@ void lb_quantizer_run(const lb_quantizer *q, const float *w, float *s, float *z,
  * absmax (pact; the tensor's value, not its grad). A NaN in x is an error
  * naming the site. No-op for other specs. */
 lb_status lb_quantizer_observe(lb_quantizer *q, const lb_tensor *x);
+
+/* lb_quantizer_calib_observe: the forward's hook for a quantizer with
+ * q->calibrating set (layers' lb_block_linear calls it instead of the
+ * fake-quant, and uses x unchanged): lb_quantizer_observe on x, which may
+ * be on any device and of any float dtype (a device or bf16 x is read
+ * through a host f32 copy, so a CUDA pass observes the bf16 activations
+ * the CUDA forward computes). The statistic is the absolute maximum over
+ * every batch (no percentile). A non-finite value sets q->calib_nonfinite
+ * and leaves the statistic unchanged: the forward cannot return an error,
+ * the calibration pass (train/calib.h) reports it. */
+void lb_quantizer_calib_observe(lb_ctx *ctx, lb_quantizer *q, const lb_tensor *x);
 
 #ifdef __cplusplus
 }

@@ -60,6 +60,7 @@ static void detach(lb_model *m)
         memset(m->blocks[i].aquant, 0, sizeof m->blocks[i].aquant);
     }
     m->emb_quant = NULL;
+    m->head_quant = NULL;
     if (m->quant_free) m->quant_free(m->quant);
     m->quant = NULL;
     m->quant_free = NULL;
@@ -69,7 +70,7 @@ static void detach(lb_model *m)
 static run_quant *new_owner(const lb_model *m)
 {
     run_quant *rq = calloc(1, sizeof *rq);
-    int cap = (int)m->cfg.n_layers * LB_LIN_COUNT * 2 + 1;
+    int cap = (int)m->cfg.n_layers * LB_LIN_COUNT * 2 + 2;   /* + embedding, head */
     if (rq) {
         rq->q = calloc((size_t)cap, sizeof *rq->q);
         rq->is_act = calloc((size_t)cap, sizeof *rq->is_act);
@@ -125,9 +126,6 @@ lb_status lb_run_quant_attach(lb_ctx *ctx, lb_model *m, const char *wq, const ch
     lb_qspec ws = {0}, as = {0};
     if (has_w) LB_TRY(lb_status_prefix(lb_qspec_parse(wq, LB_QROLE_WEIGHT, &ws), "--wq"));
     if (has_a) LB_TRY(lb_status_prefix(lb_qspec_parse(aq, LB_QROLE_ACT, &as), "--aq"));
-    if (has_a && as.mode == LB_QM_STATIC)
-        return lb_errorf(LB_ERR_UNSUPPORTED, "--aq %s: static activation scales need a calibration pass, which "
-                         "training does not run yet; use int8:token or int8:tensor:pact", aq);
     run_quant *rq = new_owner(m);
     lb_status st = lb_ok();
     for (int64_t i = 0; i < m->cfg.n_layers && !lb_failed(&st); i++) {
@@ -169,6 +167,32 @@ lb_status lb_run_quant_attach(lb_ctx *ctx, lb_model *m, const char *wq, const ch
     return st;
 }
 
+lb_status lb_run_quant_attach_head(lb_ctx *ctx, lb_model *m, const char *wq)
+{
+    if (!wq || !*wq) return lb_errorf(LB_ERR_ARG, "--quantize-head needs a weight spec: give --wq");
+    if (!m->lm_head) return lb_errorf(LB_ERR_UNSUPPORTED, "--quantize-head: this model's head is packed low-bit weights");
+    if (m->lm_head == m->tok_emb) {
+        if (!m->emb_quant)
+            return lb_errorf(LB_ERR_ARG, "--quantize-head: this model ties its head to the token embedding (one table, "
+                             "%s): pass --quantize-embeddings too, which quantizes that table for both", m->tok_emb->name);
+        m->head_quant = m->emb_quant;
+        return lb_ok();
+    }
+    lb_qspec ws;
+    LB_TRY(lb_status_prefix(lb_qspec_parse(wq, LB_QROLE_WEIGHT, &ws), "--wq"));
+    run_quant *rq = m->quant;
+    if (!rq) {
+        m->quant = rq = new_owner(m);
+        m->quant_free = run_quant_free;
+        m->quant_to = quant_to;
+    }
+    lb_quantizer *q = &rq->q[rq->n];
+    LB_TRY(lb_status_prefix(weight_init(ctx, q, &ws, m->lm_head), "--quantize-head"));
+    rq->n++;
+    m->head_quant = q;
+    return m->device != LB_CPU ? quant_to(ctx, m, m->device) : lb_ok();
+}
+
 int lb_run_quant_count(const lb_model *m)
 {
     const run_quant *rq = m->quant;
@@ -197,7 +221,7 @@ lb_status lb_run_quant_save(const lb_model *m, const char *path)
     LB_CHECKF(m->device == LB_CPU, "lb_run_quant_save: the model is on %s; move it to the CPU first",
               lb_device_name(m->device));
     lb_st_entry *e = calloc((size_t)(3 * n + 1), sizeof *e);
-    const char **keys = calloc((size_t)(n + 2), sizeof *keys), **vals = calloc((size_t)(n + 2), sizeof *vals);
+    const char **keys = calloc((size_t)(n + 3), sizeof *keys), **vals = calloc((size_t)(n + 3), sizeof *vals);
     char (*names)[LB_QUANT_NAME_MAX + 16] = calloc((size_t)(3 * n + 1), sizeof *names);
     char (*specs)[LB_QSPEC_STR_MAX] = calloc((size_t)(n + 1), sizeof *specs);
     float **bufs = calloc((size_t)(3 * n + 1), sizeof *bufs);
@@ -214,6 +238,15 @@ lb_status lb_run_quant_save(const lb_model *m, const char *path)
         keys[nm] = q->name;
         vals[nm++] = specs[i];
         if (rq->is_act[i]) {
+            if (q->spec.mode == LB_QM_STATIC) {
+                if (q->act_observed < 1) {
+                    st = lb_errorf(LB_ERR_ARG, "site %s: its static activation scale was never calibrated", q->name);
+                    break;
+                }
+                snprintf(names[ne], sizeof names[ne], "%s.absmax", q->name);
+                e[ne] = (lb_st_entry){names[ne], LB_F32, 1, {1}, &q->act_absmax};
+                ne++;
+            }
             if (q->alpha) {
                 snprintf(names[ne], sizeof names[ne], "%s.alpha", q->name);
                 e[ne] = (lb_st_entry){names[ne], LB_F32, 1, {1}, q->alpha->data};
@@ -242,6 +275,13 @@ lb_status lb_run_quant_save(const lb_model *m, const char *path)
             e[ne] = (lb_st_entry){names[ne], LB_F32, 2, {q->zeros->shape[0], q->zeros->shape[1]}, zr};
             ne++;
         }
+    }
+    /* a tied head reads the embedding's quantizer: a marker with its spec, no tensors */
+    char head_spec[LB_QSPEC_STR_MAX];
+    if (m->head_quant && m->lm_head == m->tok_emb) {
+        lb_qspec_format(&m->head_quant->spec, head_spec, sizeof head_spec);
+        keys[nm] = LB_QUANT_TIED_HEAD_KEY;
+        vals[nm++] = head_spec;
     }
     if (!lb_failed(&st)) st = lb_st_write(path, e, ne, keys, vals, nm);
     for (int i = 0; i < nb; i++) free(bufs[i]);
@@ -279,6 +319,53 @@ static lb_status restore(const lb_st_file *f, const char *name, lb_tensor *t)
                          lb_tensor_shape_str(t, b, sizeof b));
     }
     return lb_st_read_f32(s, t->data);
+}
+
+/* restore_learned: the learned state of weight quantizer q (lsq: scales and
+ * the zeros it started with, from the weights at the start of training,
+ * not the final ones; lsq+: scales and zeros). */
+static lb_status restore_learned(const lb_st_file *f, lb_quantizer *q)
+{
+    if (q->spec.mode != LB_QM_LSQ && q->spec.mode != LB_QM_LSQP) return lb_ok();
+    char tn[LB_QUANT_NAME_MAX + 16];
+    snprintf(tn, sizeof tn, "%s.scales", q->name);
+    LB_TRY(restore(f, tn, q->scales));
+    if (!q->zeros) return lb_ok();
+    snprintf(tn, sizeof tn, "%s.zeros", q->name);
+    return restore(f, tn, q->zeros);
+}
+
+/* restore_static: a static activation site's calibrated absmax, observed
+ * again so that the scale is computed exactly as in the run. */
+static lb_status restore_static(const lb_st_file *f, lb_quantizer *q)
+{
+    char tn[LB_QUANT_NAME_MAX + 16];
+    snprintf(tn, sizeof tn, "%s.absmax", q->name);
+    lb_tensor *t = lb_tensor_alloc(LB_F32, 1, (const int64_t[]){1});
+    LB_CHECK(t != NULL);
+    lb_status st = restore(f, tn, t);
+    if (!lb_failed(&st)) st = lb_status_prefix(lb_quantizer_observe(q, t), "%s", f->path);
+    lb_tensor_free(t);
+    return st;
+}
+
+/* load_head: the head's quantizer from entry `spec` (--quantize-head). */
+static lb_status load_head(const lb_st_file *f, lb_model *m, run_quant *rq, const char *spec)
+{
+    if (m->lm_head == m->tok_emb) {
+        if (!m->emb_quant)
+            return lb_errorf(LB_ERR_FORMAT, "%s: the tied head is quantized but the embedding %s is not", f->path,
+                             m->tok_emb->name);
+        m->head_quant = m->emb_quant;
+        return lb_ok();
+    }
+    lb_qspec s;
+    lb_quantizer *q = &rq->q[rq->n];
+    LB_TRY(lb_status_prefix(lb_qspec_parse(spec, LB_QROLE_WEIGHT, &s), "%s: %s", f->path, m->lm_head->name));
+    LB_TRY(lb_quantizer_init(q, &s, m->lm_head, m->lm_head->name));
+    rq->n++;
+    m->head_quant = q;
+    return restore_learned(f, q);
 }
 
 lb_status lb_run_load_quantizers(lb_model *m, const char *run_dir)
@@ -323,17 +410,7 @@ lb_status lb_run_load_quantizers(lb_model *m, const char *run_dir)
                 rq->n++;
                 b->wquant[id] = q;
                 used++;
-                char tn[LB_QUANT_NAME_MAX + 16];
-                if (s.mode == LB_QM_LSQ || s.mode == LB_QM_LSQP) {
-                    snprintf(tn, sizeof tn, "%s.scales", w->name);
-                    st = restore(&f, tn, q->scales);
-                }
-                /* lsq keeps the zeros it was initialised with (from the weights at the
-                 * start of training, not these final ones): restore them too */
-                if (!lb_failed(&st) && (s.mode == LB_QM_LSQ || s.mode == LB_QM_LSQP) && q->zeros) {
-                    snprintf(tn, sizeof tn, "%s.zeros", w->name);
-                    st = restore(&f, tn, q->zeros);
-                }
+                st = restore_learned(&f, q);
             }
             char site[256];
             site_name(w->name, site, sizeof site);
@@ -352,6 +429,7 @@ lb_status lb_run_load_quantizers(lb_model *m, const char *run_dir)
                     snprintf(tn, sizeof tn, "%s.alpha", site);
                     st = restore(&f, tn, q->alpha);
                 }
+                if (!lb_failed(&st) && s.mode == LB_QM_STATIC) st = restore_static(&f, q);
             }
         }
     }
@@ -366,6 +444,12 @@ lb_status lb_run_load_quantizers(lb_model *m, const char *run_dir)
             m->emb_quant = q;
             used++;
         }
+    }
+    const char *hkey = m->lm_head == m->tok_emb ? LB_QUANT_TIED_HEAD_KEY : m->lm_head->name;
+    const char *hspec = lb_failed(&st) ? NULL : lb_st_meta(&f, hkey);
+    if (hspec) {
+        st = load_head(&f, m, rq, hspec);
+        used++;
     }
     /* "format": "pt" is added by the writer; every other key must have been used */
     int expected = f.n_meta - (lb_st_meta(&f, "format") ? 1 : 0);
@@ -416,9 +500,16 @@ void lb_run_bake_weights(lb_model *m)
             b->wquant[id] = NULL;   /* still owned (and freed) through m->quant */
         }
     }
-    /* a tied head reads the raw table: keep the embedding's quantizer then */
-    if (m->emb_quant && m->lm_head != m->tok_emb) {
+    if (m->head_quant && m->lm_head != m->tok_emb) {
+        bake(m->lm_head, m->head_quant);
+        m->head_quant = NULL;
+    }
+    /* a tied table is baked only when both readers quantize it (else the
+     * head reads the raw table: keep the embedding's quantizer then) */
+    bool tied = m->lm_head == m->tok_emb;
+    if (m->emb_quant && (!tied || m->head_quant == m->emb_quant)) {
         bake(m->tok_emb, m->emb_quant);
         m->emb_quant = NULL;
+        if (tied) m->head_quant = NULL;
     }
 }

@@ -5,16 +5,25 @@
  * of every block, named by the weight ("model.layers.0.mlp.up_proj.weight"),
  * and with --aq one activation quantizer per selected linear's input
  * ("model.layers.0.mlp.up_proj.input"); with --quantize-embeddings one on
- * the token embedding. The model owns them (m->quant, freed by
- * lb_model_free); the blocks point at them (lb_block.wquant / aquant).
+ * the token embedding, with --quantize-head one on the LM head
+ * (lb_run_quant_attach_head). The model owns them (m->quant, freed by
+ * lb_model_free); the blocks point at them (lb_block.wquant / aquant),
+ * the model at the embedding's and head's (m->emb_quant, m->head_quant).
+ * Static activation sites (int8:tensor:static) start uncalibrated: run
+ * lb_run_calibrate (train/calib.h) before the first quantized forward.
  *
  * quant_state.safetensors (written at the end of a run; read by
  * lb_run_load_quantizers for `lowbit eval --model RUN_DIR`):
  *   tensors    "<weight>.scales" (out, G) f32 and "<weight>.zeros" (when the
  *              grid has zeros): the values the forward used for the final
- *              weights (lb_quantizer_codes); "<site>.alpha" (1) for PACT
+ *              weights (lb_quantizer_codes); "<site>.alpha" (1) for PACT;
+ *              "<site>.absmax" (1) for a static site: the calibrated
+ *              absolute maximum (its scale is absmax / 127)
  *   metadata   "lowbit_format": "lowbit-quant-state", "lowbit_version": "1",
  *              and for every quantizer "<weight or site>": its canonical spec
+ *              (the head: "lm_head.weight"; a tied head, which reads the
+ *              embedding's quantizer, is the key "lowbit_tied_head" with
+ *              that spec and no tensors of its own)
  * Loading re-creates each quantizer from its spec and the model's weight,
  * then restores the learned parameters (lsq scales and the zeros it started
  * with, lsq+ zeros, pact alpha),
@@ -35,6 +44,7 @@
 
 #define LB_QUANT_STATE_FORMAT "lowbit-quant-state"
 #define LB_QUANT_STATE_VERSION "1"
+#define LB_QUANT_TIED_HEAD_KEY "lowbit_tied_head"
 
 /* lb_run_quant_attach: quantizers for m by the flags (wq/aq: specs or ""/
  * NULL; layers: all|attn|mlp|comma list of q,k,v,o,qkv,gate,up,down).
@@ -47,6 +57,13 @@
  * error m is unchanged. */
 lb_status lb_run_quant_attach(lb_ctx *ctx, lb_model *m, const char *wq, const char *aq, const char *layers,
                               bool embeddings);
+
+/* lb_run_quant_attach_head: --quantize-head: the LM head (V, C) through a
+ * weight quantizer of spec wq, after lb_run_quant_attach (any device, as
+ * there). A head tied to the token embedding is one table: it then reads
+ * the embedding's quantizer, which must exist (--quantize-embeddings;
+ * else an error saying so). Errors: no wq, a packed head. */
+lb_status lb_run_quant_attach_head(lb_ctx *ctx, lb_model *m, const char *wq);
 
 /* lb_run_quant_count: quantizers attached to m (0 for a plain model). */
 int lb_run_quant_count(const lb_model *m);

@@ -51,6 +51,8 @@ static const field k_fields[] = {
         "all|attn|mlp or a comma list of q,k,v,o,qkv,gate,up,down (default all)"),
     FLD("quantize-embeddings", F_BOOL, quantize_embeddings, true, "fake-quantize the token embedding too"),
     FLD("quantize-head", F_BOOL, quantize_head, true, "fake-quantize the LM head too"),
+    FLD("calib-batches", F_INT, calib_batches, true,
+        "training batches observed before step 0 to calibrate --aq int8:tensor:static (absmax; default 8)"),
     FLD("kd", F_BOOL, kd, true, "distil from the unquantized starting model"),
     FLD("kd-temperature", F_FLOAT, kd_temperature, true, "KD temperature tau (default 1)"),
     FLD("kd-alpha", F_FLOAT, kd_alpha, true, "loss = alpha*KD + (1-alpha)*CE (default 1)"),
@@ -118,6 +120,7 @@ void lb_train_config_defaults(lb_train_config *c)
     c->clip = 1.0;
     c->q_lr = -1;             /* resolved to lr */
     c->kd_temperature = 1.0;
+    c->calib_batches = 8;
     c->kd_alpha = 1.0;
     c->eval_windows = 16;
     c->log_every = 1;
@@ -274,6 +277,7 @@ static lb_status check(const lb_train_config *c)
         "--quantize-layers must be all, attn, mlp or a comma list of q,k,v,o,qkv,gate,up,down; got '%s'",
         c->quantize_layers);
     REQ(c->kd_temperature > 0, "--kd-temperature must be > 0, got %g", c->kd_temperature);
+    REQ(c->calib_batches >= 1, "--calib-batches must be >= 1, got %lld", (long long)c->calib_batches);
     REQ(c->kd_alpha >= 0 && c->kd_alpha <= 1, "--kd-alpha must lie in [0, 1], got %g", c->kd_alpha);
     REQ(c->eval_every >= 0 && c->eval_windows >= 0, "--eval-every and --eval-windows must be >= 0");
     REQ(c->save_every >= 0, "--save-every must be >= 0, got %lld", (long long)c->save_every);

@@ -53,6 +53,7 @@ typedef struct lb_train_config {
     double q_weight_decay;
     char *quantize_layers;    /* all | attn | mlp | comma list of q,k,v,o,gate,up,down,qkv */
     bool quantize_embeddings, quantize_head;
+    int64_t calib_batches;    /* batches observed to calibrate static activation scales */
     /* distillation */
     bool kd;
     double kd_temperature, kd_alpha;

@@ -16,6 +16,7 @@
 #include "layers/fileio.h"
 #include "layers/model.h"
 #include "train/batches.h"
+#include "train/calib.h"
 #include "train/dist.h"
 #include "train/eval.h"
 #include "train/kd.h"
@@ -136,9 +137,7 @@ static lb_status setup(run *r)
     if (lb_train_config_is_qat(c))
         LB_TRY(lb_status_prefix(lb_run_quant_attach(r->ctx, &r->m, c->wq, c->aq, c->quantize_layers, c->quantize_embeddings),
                                 "train"));
-    if (c->quantize_head)
-        return lb_errorf(LB_ERR_UNSUPPORTED, "train: --quantize-head is not implemented yet (the head stays in "
-                         "high precision)");
+    if (c->quantize_head) LB_TRY(lb_status_prefix(lb_run_quant_attach_head(r->ctx, &r->m, c->wq), "train"));
     LB_TRY(lb_model_to_plan(r->ctx, &r->m, r->ctx->device, LB_PLAN_TRAIN, r->quiet));
     if (c->kd) {
         LB_TRY(lb_model_load(&r->teacher, c->model));
@@ -179,6 +178,15 @@ static lb_status setup(run *r)
             fprintf(stderr, "train: no validation split at %s: evaluation off\n", c->val);
         }
     }
+    /* static activation scales: observed on the starting model before step 0
+     * (also on --resume, before the checkpoint is restored: the same scales) */
+    int sites = lb_run_calib_sites(&r->m);
+    LB_TRY(lb_status_prefix(lb_run_calibrate(r->ctx, &r->m, c->data, c->ctx, c->batch, c->micro_batch, c->calib_batches,
+                                             (uint64_t)c->seed),
+                            "train"));
+    if (sites && !r->quiet)
+        fprintf(stderr, "train: calibrated %d static activation sites (absmax) over %lld batches\n", sites,
+                (long long)c->calib_batches);
     r->ids = malloc((size_t)(c->batch * c->ctx) * sizeof *r->ids);
     r->targets = malloc((size_t)(c->batch * c->ctx) * sizeof *r->targets);
     r->state.losses = calloc((size_t)c->steps + 1, sizeof(double));
