@@ -279,6 +279,20 @@ static lb_status verify(const lb_gguf *g, const char *path)
     return st;
 }
 
+/* note_activations: GGUF holds weights only; say so when the run also
+ * quantized activations (llama.cpp will not) */
+static void note_activations(const lb_model *m)
+{
+    for (int64_t i = 0; i < m->cfg.n_layers; i++)
+        for (int id = 0; id < LB_LIN_COUNT; id++)
+            if (m->blocks[i].aquant[id] && m->blocks[i].aquant[id]->spec.format != LB_QF_NONE) {
+                fprintf(stderr, "export: note: the run also quantizes activations (%s); a GGUF file holds weights "
+                        "only, so llama.cpp (and lowbit on this file) run them in full precision\n",
+                        m->blocks[i].aquant[id]->name);
+                return;
+            }
+}
+
 static bool any_quantizer(const lb_model *m)
 {
     if (m->emb_quant) return true;
@@ -308,6 +322,7 @@ lb_status lb_export_gguf(const lb_model *m, const lb_tokenizer *tok, const lb_gg
     else LB_TRY(parse_type("--keep-type", o->keep_type ? o->keep_type : "f32", &ex.keep));
     lb_tok_ggml tg;
     LB_TRY(lb_tok_ggml_from(tok, m->cfg.vocab_size, &tg));
+    note_activations(m);
     ex.g = lb_gguf_new();
     ex.bufs = calloc((size_t)m->n_params + 4, sizeof *ex.bufs);
     lb_status st = ex.g && ex.bufs ? lb_ok() : lb_errorf(LB_ERR_OOM, "out of memory");
