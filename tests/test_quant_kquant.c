@@ -244,8 +244,9 @@ static void check_encoder(const char *spec, int64_t rows, int64_t cols)
     LB_EXPECTF(q.n_groups * q.rows == ns && q.group == 256 / spb, "%s: state %lld x %lld, group %lld",
                spec, (long long)q.rows, (long long)q.n_groups, (long long)q.group);
     float *out = malloc((size_t)n * 4), *s = malloc((size_t)ns * 4), *z = malloc((size_t)ns * 4);
-    float *rs = malloc((size_t)ns * 4), *back = malloc((size_t)n * 4);
+    float *rs = malloc((size_t)ns * 4), *rz = malloc((size_t)ns * 4), *back = malloc((size_t)n * 4);
     uint8_t *codes = malloc((size_t)n), *rc = malloc((size_t)n), *blocks = malloc((size_t)n);
+    uint8_t *rblocks = malloc((size_t)n);
     lb_quantizer_run(&q, x, s, z, out, codes);
     int bad = 0;
     for (int64_t b = 0; b < n / 256 && bad < 3; b++) {
@@ -255,6 +256,7 @@ static void check_encoder(const char *spec, int64_t rows, int64_t cols)
         for (int k = 0; k < spb; k++) {
             int64_t j = b * spb + k;
             float want_z = sp.format == LB_QF_Q4_K ? rm[k] : 32.0f;
+            rz[j] = want_z;
             if (memcmp(&s[j], &rs[j], 4) || memcmp(&z[j], &want_z, 4)) {
                 lb_test_fail(__FILE__, __LINE__, "%s block %lld sub %d: kernel s %a z %a, reference %a %a",
                              spec, (long long)b, k, (double)s[j], (double)z[j], (double)rs[j], (double)want_z);
@@ -273,19 +275,26 @@ static void check_encoder(const char *spec, int64_t rows, int64_t cols)
             }
         }
     }
-    /* export: bytes from lb_quantizer_codes dequantize to the forward */
+    /* export: bytes from lb_quantizer_codes are the reference's bytes and
+     * dequantize to the forward */
     lb_quantizer_codes(&q, w, codes, s, z);
     size_t rb = (size_t)(cols / 256) * lb_ggml_block_bytes(sp.format);
-    for (int64_t r = 0; r < rows; r++)
-        lb_ggml_pack_row(sp.format, codes + r * cols, s + r * (ns / rows), z + r * (ns / rows), cols,
-                         blocks + (size_t)r * rb);
+    for (int64_t r = 0; r < rows; r++) {
+        int64_t o = r * (ns / rows);
+        lb_ggml_pack_row(sp.format, codes + r * cols, s + o, z + o, cols, blocks + (size_t)r * rb);
+        if (bad == 0)
+            lb_ggml_pack_row(sp.format, rc + r * cols, rs + o, rz + o, cols, rblocks + (size_t)r * rb);
+    }
+    LB_EXPECTF(bad || memcmp(blocks, rblocks, (size_t)rows * rb) == 0,
+               "%s: packed bytes differ from the reference's", spec);
     lb_ggml_dequantize_row(sp.format, blocks, n, back);
     int64_t at = first_diff(back, out, n);
     LB_EXPECTF(at < 0, "%s (%lld, %lld): unpacked [%lld] %a vs forward %a", spec, (long long)rows,
                (long long)cols, (long long)at, at < 0 ? 0.0 : (double)back[at], at < 0 ? 0.0 : (double)out[at]);
     lb_quantizer_free(&q);
     lb_tensor_free(w);
-    free(out), free(s), free(z), free(rs), free(back), free(codes), free(rc), free(blocks);
+    free(out), free(s), free(z), free(rs), free(rz), free(back), free(codes), free(rc), free(blocks);
+    free(rblocks);
 }
 
 static void test_encoder_vs_reference(void)
