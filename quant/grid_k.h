@@ -8,7 +8,8 @@
  * tests/test_quant_kquant.c and tests/test_gpu_quant.c check that.
  *
  * Notation: nearest(v) = round half to even (ggml's magic-number
- * nearest_int for |v| < 2^22); clamp(nearest(v), lo, hi) gives lo for NaN;
+ * nearest_int for |v| < 2^22); clamp(nearest(v), lo, hi) gives lo for NaN
+ * and is an integer (never -0);
  * f16(v) = IEEE round-to-nearest-even to fp16, then clamped to [-65504,
  * 65504] (ggml would store inf); sums run over the elements in index order,
  * starting from 0 unless said otherwise. The sub-block searches are
@@ -22,7 +23,7 @@
  *            sum_w = sum w_i, sum_x = sum w_i*x_i (both from element 0).
  *            mx == mn: scale_j = 0, min_j = -mn.
  *            iscale = 15/(mx - mn), scale = 1/iscale, min = mn,
- *            best = sum w_i*e_i^2, e_i = (scale*l_i + min) - x_i,
+ *            best = sum w_i*(e_i*e_i), e_i = (scale*l_i + min) - x_i,
  *            l_i = clamp(nearest(iscale*(x_i - mn)), 0, 15).
  *            For is = 0..20: iscale = ((-1 + 0.1f*is) + 15)/(mx - mn), l_i as
  *            above, sum_l = sum w_i*l_i, sum_l2 = sum (w_i*l_i)*l_i,
