@@ -1,7 +1,8 @@
 #!/bin/bash
 # test_recompute_cli.sh — `--recompute blocks` through the CLI on the CPU:
 # `lowbit train` for 3 steps with and without it (a tiny Llama plain, with
-# QAT int4:g32:lsq and with QAT + KD, a tiny GPT-2 plain) logs identical
+# QAT int4:g32:lsq, with QAT + KD and with statically calibrated int8
+# activations, a tiny GPT-2 plain) logs identical
 # losses and writes bit-identical final weights (the CPU path is exact: the
 # same ops run in the same order, test_recompute.c); the setting is resolved into
 # config.json, may change on --resume (it does not change what the run
@@ -25,12 +26,13 @@ for f in $(find "$LB_SRC/scripts" -name '*.py' | sort | head -4); do cp "$f" "$T
     --out "$T/d.h5" --val-fraction 0 > /dev/null 2>&1 || fail "data"
 
 losses() { grep -v '"eval"' "$1/metrics.jsonl" | sed -E 's/.*"step":([0-9]+),"loss":([^,]*),.*/\1 \2/'; }
-for run in "llama fp" "llama lsq" "llama kd" "gpt2 fp"; do
+for run in "llama fp" "llama lsq" "llama kd" "llama static" "gpt2 fp"; do
     set -- $run
     arch=$1 kind=$2
     extra=()
     [ "$kind" = lsq ] && extra=(--wq int4:g32:lsq)
     [ "$kind" = kd ] && extra=(--wq int4:g32 --kd --kd-alpha 0.5)   # the teacher's forward is not recorded
+    [ "$kind" = static ] && extra=(--wq int4:g32 --aq int8:tensor:static --calib-batches 2)   # calibrated once
     for rc in none blocks; do
         out="$T/$arch-$kind-$rc"
         "$LOWBIT" train --model "$T/$arch" --data "$T/d.h5" --val "" --steps 3 --batch 4 --micro-batch 2 --ctx 32 \
@@ -44,7 +46,7 @@ for run in "llama fp" "llama lsq" "llama kd" "gpt2 fp"; do
     [ "$a" = "$b" ] || fail "$arch $kind: losses differ: none: $a; blocks: $b"
     cmp -s "$T/$arch-$kind-none/model/model.safetensors" "$T/$arch-$kind-blocks/model/model.safetensors" ||
         fail "$arch $kind: the final weights differ with --recompute blocks"
-    if [ "$kind" = lsq ]; then
+    if [ "$kind" = lsq ] || [ "$kind" = static ]; then
         cmp -s "$T/$arch-$kind-none/quant_state.safetensors" "$T/$arch-$kind-blocks/quant_state.safetensors" ||
             fail "$arch $kind: the learned quantizer state differs with --recompute blocks"
     fi
