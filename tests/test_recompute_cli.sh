@@ -2,9 +2,9 @@
 # test_recompute_cli.sh — `--recompute blocks` through the CLI on the CPU:
 # `lowbit train` for 3 steps with and without it (a tiny Llama plain, with
 # QAT int4:g32:lsq, with QAT + KD and with statically calibrated int8
-# activations, a tiny GPT-2 plain) logs identical
-# losses and writes bit-identical final weights (the CPU path is exact: the
-# same ops run in the same order, test_recompute.c); the setting is resolved into
+# activations; a tiny GPT-2 plain) logs identical losses and writes
+# bit-identical final weights (the CPU path is exact: the same ops run in
+# the same order, test_recompute.c); the setting is resolved into
 # config.json, may change on --resume (it does not change what the run
 # computes) and a bad value is an error naming the flag; `lowbit bench`
 # takes the flag too, reports it and gives the same losses.
