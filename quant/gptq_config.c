@@ -127,6 +127,13 @@ static lb_status parse(const gptq_src *s, const char *dir, lb_gptq_config *cfg)
                          cJSON_IsString(v) ? "\"" : "", cJSON_IsString(v) ? v->valuestring : "not a string",
                          cJSON_IsString(v) ? "\"" : "");
 
+    /* AutoAWQ's quant_config.json: zero_point / version and no quant_method */
+    if (s->obj[0] && !cJSON_GetObjectItemCaseSensitive(s->obj[0], "quant_method") &&
+        (cJSON_GetObjectItemCaseSensitive(s->obj[0], "zero_point") ||
+         cJSON_GetObjectItemCaseSensitive(s->obj[0], "version")))
+        return lb_errorf(LB_ERR_UNSUPPORTED, "%s: zero_point / version and no quant_method: this looks like an AutoAWQ "
+                         "checkpoint, which lowbit does not read; GPTQ checkpoints are read here", s->path[0]);
+
     const char *k_bits[] = {"bits", "w_bit", NULL};
     v = src_get(s, k_bits, &from, &key);
     if (!v) return lb_errorf(LB_ERR_FORMAT, "%s: the GPTQ config has no \"bits\"", dir);

@@ -285,6 +285,7 @@ static void test_bad_config(void)
         {"{\"bits\": 4, \"group_size\": 32, \"checkpoint_format\": \"marlin\"}", "\"marlin\""},
         {"{\"bits\": 4, \"group_size\": 0}", "group_size"},
         {"{\"bits\": 4, \"group_size\": 32, \"quant_method\": \"awq\"}", "quant_method"},
+        {"{\"w_bit\": 4, \"q_group_size\": 128, \"zero_point\": true, \"version\": \"GEMM\"}", "AutoAWQ"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         st = lb_atomic_write(path, put_text, (void *)cases[i].json);
