@@ -17,13 +17,16 @@
 #      RTN       lowbit ptq --method rtn of the fp fine-tune (same tokens,
 #                quantized after)
 #      minmax    lowbit train --wq SPEC            (dynamic min-max, STE)
-#      lsq       lowbit train --wq SPEC:lsq        (learned scales, default q-lr)
-#      lsq+KD    lowbit train --wq SPEC:lsq --kd   (teacher: the base model)
+#      lsq       lowbit train --wq SPEC:lsq        (learned scales, default q-lr = lr)
+#      lsq q-lr/10   the same with --q-lr lr/10
+#      lsq+KD    lowbit train --wq SPEC:lsq --kd   (teacher: the base model; alpha 1)
+#      lsq+KD .5 the same with --kd-alpha 0.5 (half KD, half cross-entropy)
 #      torch     torch_qat_quality.py --wq SPEC    (torchao-style QAT in
 #                PyTorch: dynamic min-max fake-quant of every block linear,
 #                STE, bf16 autocast, lowbit's batch order and schedule)
 #    for each SPEC of $SPECS (int4:g128 q4_0 int3:g128 int2:g64; q4_0 has
-#    no lsq: its rows are ggml's fixed block formula, so minmax stands in)
+#    no lsq: its rows are ggml's fixed block formula, so minmax stands in
+#    for lsq in the KD columns)
 # 5. every model evaluated by ONE protocol (DESIGN §6, windows of $CTX of the
 #    validation split, fp32): lowbit eval --model RUN_DIR --device
 #    $EVAL_DEVICE for lowbit's, the peer's own replica for PyTorch's.
@@ -51,26 +54,32 @@ DEVICE=${DEVICE:-$([ $gpu = 1 ] && echo cuda || echo cpu)}
 EVAL_DEVICE=${EVAL_DEVICE:-cpu}
 CONFIG=${CONFIG:-llama-12m}
 CTX=${CTX:-256}
-PRE_STEPS=${PRE_STEPS:-2000}
+PRE_STEPS=${PRE_STEPS:-5000}
 PRE_BATCH=${PRE_BATCH:-32}
 PRE_LR=${PRE_LR:-2e-3}
 PRE_WARMUP=${PRE_WARMUP:-100}
-FT_STEPS=${FT_STEPS:-300}
+FT_STEPS=${FT_STEPS:-500}
 FT_BATCH=${FT_BATCH:-16}
 FT_LR=${FT_LR:-1e-4}
 FT_WARMUP=${FT_WARMUP:-20}
 FT_SEED=${FT_SEED:-2}
 KD_T=${KD_T:-1}
 SPECS=${SPECS:-int4:g128 q4_0 int3:g128 int2:g64}
-EVAL_WINDOWS=${EVAL_WINDOWS:-256}
+EVAL_WINDOWS=${EVAL_WINDOWS:-128}
 CORPUS_FILES=${CORPUS_FILES:-0}
+CORPUS_MB=${CORPUS_MB:-60}
+PRE_SECONDS=${PRE_SECONDS:-$([ "$DEVICE" = cuda ] && echo 150 || echo 0)}
+TOTAL_SECONDS=${TOTAL_SECONDS:-0}
 NPROC=$(nproc)
-JOBS=${JOBS:-$([ "$DEVICE" = cuda ] && echo 8 || echo 1)}
-THREADS=${THREADS:-$([ "$DEVICE" = cuda ] && echo 2 || echo "$NPROC")}
+JOBS=${JOBS:-$([ "$DEVICE" = cuda ] && echo 20 || echo 1)}
+THREADS=${THREADS:-$([ "$DEVICE" = cuda ] && echo 1 || echo "$NPROC")}
+EVAL_THREADS=${EVAL_THREADS:-$([ "$DEVICE" = cuda ] && echo 4 || echo "$NPROC")}
 mkdir -p "$OUT" "$WORK/logs" "$WORK/res"
 LOG=$OUT/qat_quality.log
 exec > >(tee "$LOG") 2>&1
 T_ALL=$(date +%s)
+# left: seconds until the TOTAL_SECONDS deadline (a large number when unset)
+left() { if [ "$TOTAL_SECONDS" -gt 0 ]; then echo $((T_ALL + TOTAL_SECONDS - $(date +%s))); else echo 100000; fi; }
 say() { echo "[$(($(date +%s) - T_ALL))s] $*"; }
 
 # ---- 1. lowbit ----------------------------------------------------------------------------
@@ -97,32 +106,42 @@ say "lowbit: $LOWBIT; device $DEVICE; eval on $EVAL_DEVICE; python $($PY -c 'imp
 # ---- 2. corpus and tokens --------------------------------------------------------------------
 D=$WORK/data
 mkdir -p "$D"
-$PY - "$D/corpus.jsonl" "$CORPUS_FILES" <<'PY'
-import json, os, sys
-src = os.path.dirname(os.__file__)
-dst, limit = sys.argv[1], int(sys.argv[2])
-files = []
-for d, _, names in os.walk(src):
-    if "site-packages" in d or "test" in d:
-        continue
-    files += [os.path.join(d, n) for n in names if n.endswith(".py")]
-files.sort()
+$PY - "$D/corpus.jsonl" "$CORPUS_FILES" "$CORPUS_MB" <<'PY'
+import json, os, site, sys
+dst, limit, max_mb = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+stdlib = os.path.dirname(os.__file__)
+def walk(root, skip):
+    out = []
+    for d, _, names in os.walk(root):
+        if any(k in d for k in skip):
+            continue
+        out += [os.path.join(d, n) for n in names if n.endswith(".py")]
+    return sorted(out)
+# the standard library (no tests), then the installed packages, each sorted
+files = walk(stdlib, ("site-packages", "dist-packages", "test"))
+roots = [p for p in site.getsitepackages() if os.path.isdir(p) and not p.startswith(stdlib + os.sep + "test")]
+for r in roots:
+    files += walk(r, ("/test", "/tests"))
 if limit > 0:
     files = files[:limit]
 n = size = 0
 with open(dst, "w") as f:
     for p in files:
+        if size >= max_mb * 1e6:
+            break
         try:
             text = open(p, encoding="utf-8").read()
         except (UnicodeDecodeError, OSError):
             continue
+        if not text.strip():
+            continue
         f.write(json.dumps({"text": text}) + "\n")
         n += 1
         size += len(text)
-print(f"corpus: {n} files, {size / 1e6:.1f} MB of Python from {src}")
+print(f"corpus: {n} files, {size / 1e6:.1f} MB of Python from {stdlib} and {', '.join(roots)}")
 PY
 "$LOWBIT" data --input "$D/corpus.jsonl" --tokenizer "$ROOT/assets/tokenizers/code-8k" --out "$D/code.h5" \
-    --val-fraction 0.05 --seed 0 --json >"$D/data.json" 2>"$WORK/logs/data.log" ||
+    --val-fraction 0.02 --seed 0 --json >"$D/data.json" 2>"$WORK/logs/data.log" ||
     { cat "$WORK/logs/data.log"; exit 1; }
 say "tokens: $(cat "$D/data.json")"
 
@@ -132,6 +151,17 @@ rm -rf "$R"
 mkdir -p "$R"
 "$LOWBIT" init --config "$CONFIG" --tokenizer "$ROOT/assets/tokenizers/code-8k" --out "$R/init" --seed 1 \
     >"$WORK/logs/init.log" 2>&1 || { cat "$WORK/logs/init.log"; exit 1; }
+if [ "$PRE_SECONDS" -gt 0 ]; then
+    # PRE_STEPS becomes a cap: as many steps as fit in PRE_SECONDS at the rate of a 40-step probe
+    "$LOWBIT" train --model "$R/init" --data "$D/code.h5" --out "$R/probe" --steps 40 --batch "$PRE_BATCH" --ctx "$CTX" \
+        --lr "$PRE_LR" --warmup 10 --eval-windows 0 --seed 1 --device "$DEVICE" --threads "$NPROC" --json \
+        >"$WORK/res/probe.json" 2>"$WORK/logs/probe.log" || { tail -30 "$WORK/logs/probe.log"; exit 1; }
+    fit=$($PY -c 'import json, sys; d = json.load(open(sys.argv[1])); print(int(float(sys.argv[2]) * d["steps"] / d["seconds"]))' \
+          "$WORK/res/probe.json" "$PRE_SECONDS")
+    say "probe: $(cat "$WORK/res/probe.json"); $fit steps fit in ${PRE_SECONDS}s"
+    [ "$fit" -lt "$PRE_STEPS" ] && PRE_STEPS=$fit
+    rm -rf "$R/probe"
+fi
 say "pretraining $CONFIG: $PRE_STEPS steps of $PRE_BATCH x $CTX tokens, lr $PRE_LR on $DEVICE"
 t0=$(date +%s)
 "$LOWBIT" train --model "$R/init" --data "$D/code.h5" --out "$R/base" --steps "$PRE_STEPS" --batch "$PRE_BATCH" \
@@ -147,17 +177,23 @@ BASE=$R/base/model
 FT=(--data "$D/code.h5" --steps "$FT_STEPS" --batch "$FT_BATCH" --ctx "$CTX" --lr "$FT_LR" --warmup "$FT_WARMUP"
     --seed "$FT_SEED" --eval-windows 0 --log-every 25 --device "$DEVICE" --threads "$THREADS")
 EV=(--data "$D/code.val.h5" --ctx "$CTX" --max-windows "$EVAL_WINDOWS" --batch 8 --device "$EVAL_DEVICE"
-    --threads "$THREADS" --json)
+    --threads "$EVAL_THREADS" --json)
 PEER=("$PY" "$HERE/torch_qat_quality.py" --val "$D/code.val.h5" --ctx "$CTX" --eval-windows "$EVAL_WINDOWS"
-      --threads "$THREADS")
+      --threads "$EVAL_THREADS")
 
+# tl CMD...: CMD under a timeout that ends it 15 s before the TOTAL_SECONDS deadline
+tl() {
+    local l=$(($(left) - 15))
+    [ $l -gt 1 ] || { echo "no time left for: $*"; return 124; }
+    timeout $l "$@"
+}
 # lowbit_eval NAME RUN_DIR: res/NAME.json
-lowbit_eval() { "$LOWBIT" eval --model "$2" "${EV[@]}" >"$WORK/res/$1.json"; }
+lowbit_eval() { tl "$LOWBIT" eval --model "$2" "${EV[@]}" >"$WORK/res/$1.json"; }
 # lowbit_qat NAME SPEC [FLAGS]: a fine-tune, then its eval
 lowbit_qat() {
     local name=$1 spec=$2
     shift 2
-    "$LOWBIT" train --model "$BASE" --out "$R/$name" "${FT[@]}" ${spec:+--wq "$spec"} "$@" && lowbit_eval "$name" "$R/$name"
+    tl "$LOWBIT" train --model "$BASE" --out "$R/$name" "${FT[@]}" ${spec:+--wq "$spec"} "$@" && lowbit_eval "$name" "$R/$name"
 }
 # fp_chain: the fp fine-tune, then RTN of it for every spec, and the peer's
 # fake-quant of it (the grid cross-check)
@@ -165,15 +201,15 @@ fp_chain() {
     lowbit_qat fp "" || return 1
     for spec in $SPECS; do
         local k=${spec//:/_}
-        "$LOWBIT" ptq --method rtn --wq "$spec" --model "$R/fp/model" --out "$R/rtn_$k" >/dev/null &&
+        tl "$LOWBIT" ptq --method rtn --wq "$spec" --model "$R/fp/model" --out "$R/rtn_$k" >/dev/null &&
             lowbit_eval "rtn_$k" "$R/rtn_$k" || return 1
-        "${PEER[@]}" --model "$R/fp/model" --wq "$spec" --steps 0 --device "$DEVICE" \
+        tl "${PEER[@]}" --model "$R/fp/model" --wq "$spec" --steps 0 --device "$DEVICE" \
             --json-out "$WORK/res/torchrtn_$k.json" >/dev/null || echo "peer fake-quant of fp failed: $spec"
     done
 }
 torch_qat() {
     local k=${1//:/_}
-    "${PEER[@]}" --model "$BASE" --data "$D/code.h5" --wq "$1" --steps "$FT_STEPS" --batch "$FT_BATCH" --lr "$FT_LR" \
+    tl "${PEER[@]}" --model "$BASE" --data "$D/code.h5" --wq "$1" --steps "$FT_STEPS" --batch "$FT_BATCH" --lr "$FT_LR" \
         --warmup "$FT_WARMUP" --seed "$FT_SEED" --device "$DEVICE" --json-out "$WORK/res/torch_$k.json" >/dev/null
 }
 # lsq_spec SPEC: the learned-scale variant of SPEC, or "" where the grid has none (ggml presets)
@@ -200,7 +236,7 @@ running() {
 say "fine-tuning: $FT_STEPS steps of $FT_BATCH x $CTX tokens, lr $FT_LR, warmup $FT_WARMUP, cosine, seed $FT_SEED; $JOBS at once"
 t0=$(date +%s)
 job base_eval lowbit_eval base "$BASE"
-job base_torch "${PEER[@]}" --model "$BASE" --steps 0 --device "$DEVICE" --json-out "$WORK/res/torch_base.json"
+job base_torch tl "${PEER[@]}" --model "$BASE" --steps 0 --device "$DEVICE" --json-out "$WORK/res/torch_base.json"
 job fp fp_chain
 for spec in $SPECS; do
     k=${spec//:/_}
@@ -210,8 +246,11 @@ for spec in $SPECS; do
     if [ -n "$ls" ]; then
         job "lsq_$k" lowbit_qat "lsq_$k" "$ls"
         job "lsqkd_$k" lowbit_qat "lsqkd_$k" "$ls" --kd --kd-temperature "$KD_T"
+        job "lsqkd5_$k" lowbit_qat "lsqkd5_$k" "$ls" --kd --kd-temperature "$KD_T" --kd-alpha 0.5
+        job "lsqlr_$k" lowbit_qat "lsqlr_$k" "$ls" --q-lr "$($PY -c "print($FT_LR / 10)")"
     else
-        job "minmaxkd_$k" lowbit_qat "minmaxkd_$k" "$spec" --kd --kd-temperature "$KD_T"
+        job "lsqkd_$k" lowbit_qat "lsqkd_$k" "$spec" --kd --kd-temperature "$KD_T"
+        job "lsqkd5_$k" lowbit_qat "lsqkd5_$k" "$spec" --kd --kd-temperature "$KD_T" --kd-alpha 0.5
     fi
 done
 for p in "${PIDS[@]}"; do wait "$p"; done
@@ -225,9 +264,9 @@ for f in "$WORK"/logs/*.rc; do
 done
 
 # ---- 6. the table -------------------------------------------------------------------------------
-$PY - "$WORK/res" "$OUT/qat_quality_table.md" "$SPECS" <<PY
+$PY - "$WORK/res" "$OUT/qat_quality_table.md" "$SPECS" "$R" <<PY
 import json, os, sys
-res, dst, specs = sys.argv[1], sys.argv[2], sys.argv[3].split()
+res, dst, specs, runs = sys.argv[1], sys.argv[2], sys.argv[3].split(), sys.argv[4]
 def ppl(name):
     p = os.path.join(res, name + ".json")
     try:
@@ -256,21 +295,38 @@ for s in specs:
 P("")
 P("Validation ppl (delta vs the fp fine-tune, %s); base model before fine-tuning: %s" % (cell(fp, None), cell(base, None)))
 P("")
-P("| spec | RTN (of fp ft) | lowbit QAT minmax | lowbit QAT lsq | lowbit QAT lsq + KD | PyTorch QAT (torchao-style) | best lowbit QAT vs PyTorch |")
-P("|---|---|---|---|---|---|---|")
+P("| spec | RTN (of fp ft) | QAT minmax | QAT lsq | QAT lsq, q-lr/10 | QAT lsq + KD | QAT lsq + KD, alpha 0.5 | PyTorch QAT (torchao-style) | best lowbit QAT vs PyTorch |")
+P("|---|---|---|---|---|---|---|---|---|")
 for s in specs:
     k = s.replace(":", "_")
-    r = {m: ppl(m + "_" + k) for m in ("rtn", "minmax", "lsq", "lsqkd", "minmaxkd", "torch")}
-    kd = r["lsqkd"] if r["lsqkd"] is not None else r["minmaxkd"]
-    lsq = cell(r["lsq"], fp) if r["lsq"] is not None else "n/a (fixed ggml grid)"
-    kdc = cell(kd, fp) + ("" if r["lsqkd"] is not None or kd is None else " (minmax + KD)")
-    qat = [x for x in (r["minmax"], r["lsq"], kd) if x is not None]
-    best = min(qat) if qat else None
+    r = {m: ppl(m + "_" + k) for m in ("rtn", "minmax", "lsq", "lsqlr", "lsqkd", "lsqkd5", "torch")}
+    fixed = not s.startswith("int")
+    qat = {m: r[m] for m in ("minmax", "lsq", "lsqlr", "lsqkd", "lsqkd5") if r[m] is not None}
+    best = min(qat, key=qat.get) if qat else None
+    cells = [cell(r["rtn"], fp), cell(r["minmax"], fp)]
+    cells += ["n/a (fixed ggml grid)"] * 2 if fixed else [cell(r["lsq"], fp), cell(r["lsqlr"], fp)]
+    cells += [cell(r[m], fp) + (" (minmax)" if fixed and r[m] is not None else "") for m in ("lsqkd", "lsqkd5")]
+    cells.append(cell(r["torch"], fp))
     cmp = "—"
     if best is not None and r["torch"] is not None and fp is not None:
-        cmp = "%+.3f vs %+.3f" % (best - fp, r["torch"] - fp)
-    P("| %s | %s | %s | %s | %s | %s | %s |" % (s, cell(r["rtn"], fp), cell(r["minmax"], fp), lsq, kdc,
-      cell(r["torch"], fp), cmp))
+        cmp = "%s: %+.3f vs %+.3f" % (best, qat[best] - fp, r["torch"] - fp)
+    P("| %s | %s | %s |" % (s, " | ".join(cells), cmp))
+P("")
+P("Columns: lowbit QAT runs unless named PyTorch; minmax = dynamic min-max scales as torchao; lsq = learned scales "
+  "(init by the MSE clip search), q-lr = lr (lowbit's default) or lr/10; KD = distillation from the base model "
+  "(temperature $KD_T), alpha 1 (KD only) or 0.5 (half cross-entropy).")
+def mem(name):
+    try:
+        rows = [json.loads(l) for l in open(os.path.join(runs, name, "metrics.jsonl")) if '"gpu_mb"' in l]
+        return max(r["gpu_mb"] for r in rows) if rows else None
+    except (OSError, ValueError, KeyError):
+        return None
+k0 = specs[0].replace(":", "_")
+a, b = mem("lsq_" + k0), mem("lsqkd_" + k0)
+if a and b:
+    P("")
+    P("KD teacher on the GPU (%s, largest gpu_mb of metrics.jsonl: plan + pool): lsq %.1f MiB, lsq + KD %.1f MiB "
+      "(+%.1f MiB)" % (specs[0], a, b, b - a))
 text = "\n".join(lines) + "\n"
 open(dst, "w").write(text)
 print(text)

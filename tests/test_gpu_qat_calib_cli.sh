@@ -1,0 +1,63 @@
+#!/bin/bash
+# test_gpu_qat_calib_cli.sh — static activation calibration and
+# --quantize-head / --quantize-embeddings on the GPU (lowbit train --device
+# cuda), against the CPU path:
+#   - the run calibrates, trains with finite losses, and `lowbit eval
+#     --model RUN_DIR --device cuda` gives exactly the trainer's last eval;
+#   - the CUDA calibration observes the bf16 activations of the CUDA
+#     forward: its absmax values are within 5e-2 (relative) of the CPU
+#     pass's on the same model and batches (bf16 rounding, 2^-8 per op,
+#     compounded over the layers);
+#   - the CPU eval of the GPU-trained run dir is within 5e-2 of the CUDA eval
+#     (bf16 compute vs the fp32 specification).
+# Skipped (77) without a usable GPU.
+#
+# Env: LOWBIT, LB_SRC, LB_TMP, LB_PY (optional, for the absmax comparison).
+set -u
+T="$LB_TMP/gpu_qat_calib"
+rm -rf "$T" && mkdir -p "$T/docs"
+fail() { echo "FAIL: $*"; exit 1; }
+
+"$LOWBIT" init --config llama-tiny --tokenizer "$LB_SRC/assets/tokenizers/code-8k" --out "$T/m" > /dev/null || fail "init"
+i=0
+for f in $(find "$LB_SRC/scripts" -name '*.py' | sort | head -8); do cp "$f" "$T/docs/doc$i.txt"; i=$((i + 1)); done
+[ "$i" -ge 2 ] || { echo "no Python files to train on"; exit 77; }
+"$LOWBIT" data $(for f in "$T"/docs/*.txt; do printf -- '--input %s ' "$f"; done) --tokenizer "$T/m" \
+    --out "$T/d.h5" --val-fraction 0.2 > /dev/null 2>&1 || fail "data"
+if ! "$LOWBIT" eval --model "$T/m" --data "$T/d.val.h5" --ctx 32 --max-windows 1 --device cuda --json \
+    > /dev/null 2> "$T/probe.err"; then
+    echo "no usable CUDA device: $(tail -1 "$T/probe.err"): skipped"
+    exit 77
+fi
+
+ARGS=(--model "$T/m" --data "$T/d.h5" --batch 4 --ctx 32 --lr 3e-3 --warmup 2 --eval-windows 4 --wq int4:g32
+      --aq int8:tensor:static --calib-batches 3 --quantize-head --quantize-embeddings)
+"$LOWBIT" train "${ARGS[@]}" --steps 8 --device cuda --out "$T/g" > /dev/null 2> "$T/g.err" ||
+    { cat "$T/g.err"; fail "train on cuda"; }
+grep -q "calibrated 14 static activation sites" "$T/g.err" || fail "no calibration on cuda"
+grep -v '"eval"' "$T/g/metrics.jsonl" | grep -q '"skipped"' && fail "a step was skipped (non-finite)"
+logged=$(grep '"eval"' "$T/g/metrics.jsonl" | tail -1 | sed -E 's/.*"ppl":([^,]*),.*/\1/')
+ev() { "$LOWBIT" eval --model "$T/g" --data "$T/d.val.h5" --ctx 32 --max-windows 4 --device "$1" --json 2> /dev/null |
+       sed -E 's/.*"ppl":([^,]*),.*/\1/'; }
+got=$(ev cuda)
+[ -n "$got" ] && [ "$got" = "$logged" ] || fail "eval --device cuda of the run dir gives '$got', the trainer logged $logged"
+cpu=$(ev cpu)
+awk -v a="$cpu" -v b="$got" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d <= 5e-2 * b) }' ||
+    fail "CPU eval $cpu vs CUDA eval $got of the GPU run: beyond 5e-2"
+echo "GPU run: trainer/eval cuda ppl $got, eval cpu $cpu"
+
+"$LOWBIT" train "${ARGS[@]}" --steps 1 --device cpu --out "$T/c" > /dev/null 2> "$T/c.err" || { cat "$T/c.err"; fail "cpu"; }
+"$LOWBIT" train "${ARGS[@]}" --steps 1 --device cuda --out "$T/g1" > /dev/null 2> "$T/g1.err" || fail "cuda 1 step"
+if [ -n "${LB_PY:-}" ] && "$LB_PY" -c 'import safetensors' 2> /dev/null; then
+    "$LB_PY" - "$T/c/quant_state.safetensors" "$T/g1/quant_state.safetensors" <<'PY' || fail "CUDA absmax vs CPU"
+import sys
+from safetensors.numpy import load_file
+a, b = load_file(sys.argv[1]), load_file(sys.argv[2])
+keys = [k for k in a if k.endswith(".absmax")]
+assert len(keys) == 14 and "lm_head.weight.scales" in b, sorted(b)[:5]
+worst = max(abs(float(a[k][0]) - float(b[k][0])) / float(a[k][0]) for k in keys)
+print("absmax CUDA vs CPU: worst relative difference %.2e over %d sites" % (worst, len(keys)))
+sys.exit(0 if worst <= 5e-2 else 1)
+PY
+fi
+echo "PASS"
