@@ -13,7 +13,11 @@
 #      linears packed and give transformers' fp32 logits of the dequantized
 #      model within 1e-4 and its greedy tokens (test_gptq DIR);
 #   3. transformers loads the `--format hf` export (f16) as a plain model and
-#      gives lowbit's logits (test_model_parity on it, as test_logits_py.sh).
+#      gives lowbit's logits (test_model_parity on it, as test_logits_py.sh);
+#   4. files edited in Python: a model whose weight group has no negative
+#      value (asymmetric zero 0) is refused by the v1 export with a pointer
+#      to --gptq-format v2, which writes it; a GPTQ dir missing a tensor
+#      fails to load. Both exit 1 with "lowbit: error:".
 #
 # Env: LOWBIT (test_gptq and test_model_parity are beside it), LB_PY (python
 # with torch + transformers + safetensors + numpy; empty = skip), LB_SRC, LB_TMP.
@@ -48,4 +52,27 @@ mapfile -t CASES < <("$LB_PY" "$PY" cases "$T/other" 2> "$T/cases.log") || { cat
 "$LB_PY" "$LB_SRC/scripts/parity/expected_logits.py" "$T/hf16" > "$T/expected.log" 2>&1 ||
     { cat "$T/expected.log"; fail "transformers could not load the --format hf export"; }
 "$BIN/test_model_parity" "$T/hf16" || fail "lowbit's logits of the hf export differ from transformers'"
+expect_error() { # expect_error NEEDLE -- lowbit args...
+    local needle="$1"; shift
+    if "$LOWBIT" "$@" > "$T/out.txt" 2> "$T/err.txt"; then fail "lowbit $* succeeded"; fi
+    grep -q -- "$needle" "$T/err.txt" || { cat "$T/err.txt"; fail "lowbit $*: message lacks '$needle'"; }
+    grep -q "^lowbit: error: " "$T/err.txt" || fail "lowbit $*: no 'lowbit: error:' line"
+}
+cp -r "$T/m" "$T/pos"
+"$LB_PY" - "$T/pos/model.safetensors" "$T/int4_g32_asym_v1.gptq/model.safetensors" <<'PYEOF' || fail "editing files"
+import sys
+from safetensors.numpy import load_file, save_file
+sd = load_file(sys.argv[1])
+w = sd["model.layers.1.mlp.up_proj.weight"]
+w[3, :32] = abs(w[3, :32]) + 1e-3   # row 3, group 0: no negative value -> zero 0
+save_file(sd, sys.argv[1], metadata={"format": "pt"})
+sd = load_file(sys.argv[2])
+del sd["model.layers.0.mlp.down_proj.qzeros"]
+save_file(sd, sys.argv[2], metadata={"format": "pt"})
+PYEOF
+expect_error "--gptq-format v2" export --model "$T/pos" --format gptq --wq int4:g32:asym --out "$T/pos.gptq"
+grep -q "zero point 0" "$T/err.txt" || fail "v1 refusal does not say why"
+"$LOWBIT" export --model "$T/pos" --format gptq --wq int4:g32:asym --gptq-format v2 --out "$T/pos.gptq" \
+    > /dev/null 2>&1 || fail "v2 export of a zero-0 model"
+expect_error "down_proj.qzeros' is missing" generate --model "$T/int4_g32_asym_v1.gptq" --prompt hi --device cpu
 echo "test_gptq_py: all passed"
