@@ -118,7 +118,7 @@ void lb_cuda_oom(size_t n)
     if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) (void)cudaGetLastError();
     fprintf(stderr,
             "lowbit: error: out of GPU memory: asked for %.1f MiB with %.1f MiB free of %.1f MiB; "
-            "try a smaller --batch or --micro-batch, or activation recomputation\n",
+            "try a smaller --batch or --micro-batch, or --recompute blocks (train, bench)\n",
             (double)n / 1048576.0, (double)free_b / 1048576.0, (double)total_b / 1048576.0);
     fflush(stderr);
     exit(1);
