@@ -96,10 +96,12 @@ static uint8_t *new_buf(exporter *ex, size_t n)
     return b;
 }
 
-/* weight_quantizer: the quantizer the run applies to weight t, or NULL */
+/* weight_quantizer: the quantizer the run applies to weight t as a
+ * parameter (the embedding table as the embedding reads it), or NULL */
 static const lb_quantizer *weight_quantizer(const lb_model *m, const lb_tensor *t)
 {
-    if (t == m->tok_emb && m->emb_quant) return m->emb_quant;
+    if (t == m->tok_emb) return m->emb_quant;
+    if (t == m->lm_head) return m->head_quant;
     for (int64_t i = 0; i < m->cfg.n_layers; i++)
         for (int id = 0; id < LB_LIN_COUNT; id++)
             if (lb_block_linear_weight(&m->blocks[i], (lb_linear_id)id) == t) return m->blocks[i].wquant[id];
@@ -172,11 +174,11 @@ static void encode_float(int ggml, const lb_tensor *w, uint8_t *dst)
     else lb_convert_from_f32(dst, x, ggml == LB_GGML_F16 ? LB_F16 : LB_BF16, n);
 }
 
-/* add_param: tensor w (lowbit layout) as GGUF tensor `gname` */
-static lb_status add_param(exporter *ex, const char *gname, const lb_tensor *w, bool head_copy)
+/* add_param: tensor w (lowbit layout), which the run reads through q
+ * (NULL: in full precision), as GGUF tensor `gname` */
+static lb_status add_param(exporter *ex, const char *gname, const lb_tensor *w, const lb_quantizer *q)
 {
     const lb_model *m = ex->m;
-    const lb_quantizer *q = head_copy ? NULL : weight_quantizer(m, w);
     bool matrix = w->ndim == 2 && w != m->pos_emb;
     ttype t = {LB_GGML_F32, false, {0}, 0};
     if (matrix) t = ex->run_quantized && !q ? ex->keep : ex->target;
@@ -247,13 +249,14 @@ static lb_status add_tensors(exporter *ex)
     for (int i = 0; i < m->n_params; i++) {
         if (!lb_gguf_name_of(m->cfg.arch, m->param_names[i], gname, sizeof gname))
             return lb_errorf(LB_ERR_UNSUPPORTED, "export: tensor %s has no GGUF name", m->param_names[i]);
-        LB_TRY(add_param(ex, gname, m->params[i], false));
+        LB_TRY(add_param(ex, gname, m->params[i], weight_quantizer(m, m->params[i])));
     }
     /* a tied head: gpt2 needs output.weight (the converter duplicates wte);
-     * when the run quantized the embedding, its head still read the raw
-     * table, so the file gets that table as output.weight too */
-    if (m->cfg.tie_embeddings && (m->cfg.arch == LB_ARCH_GPT2 || m->emb_quant))
-        LB_TRY(add_param(ex, "output.weight", m->tok_emb, true));
+     * a run that reads the table through different quantizers as embedding
+     * and as head (the head raw, or --quantize-head without it) needs its
+     * own output.weight too, written as the head reads it */
+    if (m->cfg.tie_embeddings && (m->cfg.arch == LB_ARCH_GPT2 || m->emb_quant != m->head_quant))
+        LB_TRY(add_param(ex, "output.weight", m->tok_emb, m->head_quant));
     return add_rope_freqs(ex);
 }
 
@@ -295,7 +298,7 @@ static void note_activations(const lb_model *m)
 
 static bool any_quantizer(const lb_model *m)
 {
-    if (m->emb_quant) return true;
+    if (m->emb_quant || m->head_quant) return true;
     for (int64_t i = 0; i < m->cfg.n_layers; i++)
         for (int id = 0; id < LB_LIN_COUNT; id++)
             if (m->blocks[i].wquant[id]) return true;

@@ -13,8 +13,10 @@
  *     alignment, ne0 not whole blocks) are refused with a message naming
  *     the field;
  *   - a llama (with Q/K biases, GQA) and a gpt2 model with attached
- *     quantizers of each ggml grid, exported by lb_export_gguf and loaded by
- *     lb_model_load_gguf, give the fake-quant model's logits bit for bit.
+ *     quantizers of each ggml grid (embeddings too; with and without a
+ *     quantized head, tied and untied), exported by lb_export_gguf and
+ *     loaded by lb_model_load_gguf, give the fake-quant model's logits bit
+ *     for bit.
  * With `--write DIR` (test_gguf_py.sh): writes DIR/types.gguf (one tensor
  * per type) and DIR/expected.gguf (the same names, F32 w^) for the gguf
  * package to compare.
@@ -373,7 +375,7 @@ static void logits(lb_ctx *ctx, const lb_model *m, float *out, int64_t T)
     lb_ctx_step_end(ctx);
 }
 
-static void model_case(lb_ctx *ctx, const lb_tokenizer *tok, lb_arch arch, const char *wq)
+static void model_case(lb_ctx *ctx, const lb_tokenizer *tok, lb_arch arch, const char *wq, bool head)
 {
     lb_model_config c = cfg_of(arch);
     lb_model m, back;
@@ -384,13 +386,15 @@ static void model_case(lb_ctx *ctx, const lb_tokenizer *tok, lb_arch arch, const
         if (m.params[i]->ndim == 1 && strstr(m.param_names[i], "bias"))
             lb_test_rand(m.params[i]->data, m.params[i]->shape[0], (uint64_t)i, -0.5f, 0.5f);
     if (wq) st = lb_run_quant_attach(NULL, &m, wq, NULL, "all", true);
+    if (head && !lb_failed(&st)) st = lb_run_quant_attach_head(NULL, &m, wq); /* --quantize-head */
     LB_EXPECTF(!lb_failed(&st), "%s", st.msg);
     const int64_t T = 12;
     size_t n = (size_t)(T * c.vocab_size);
     float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
     logits(ctx, &m, a, T);
     char name[64];
-    snprintf(name, sizeof name, "%s_%s.gguf", arch == LB_ARCH_GPT2 ? "gpt2" : "llama", wq ? wq : "f32");
+    snprintf(name, sizeof name, "%s_%s%s.gguf", arch == LB_ARCH_GPT2 ? "gpt2" : "llama", wq ? wq : "f32",
+             head ? "_head" : "");
     lb_gguf_export_opts o = {tmp_path(name), wq ? wq : "f32", NULL, "test", NULL, true};
     lb_export_report r;
     st = lb_export_gguf(&m, tok, &o, &r);
@@ -435,9 +439,11 @@ static void test_models(void)
     if (lb_failed(&st)) return;
     lb_ctx_set_grad(&ctx, false);
     const char *grids[] = {"q4_0", "q4_1", "q5_0", "q5_1", "q8_0", "q4_k", "q6_k", NULL};
-    for (int i = 0; i < 8; i++) model_case(&ctx, tok, LB_ARCH_LLAMA, grids[i]);
-    model_case(&ctx, tok, LB_ARCH_GPT2, "q8_0");
-    model_case(&ctx, tok, LB_ARCH_GPT2, NULL);
+    for (int i = 0; i < 8; i++) model_case(&ctx, tok, LB_ARCH_LLAMA, grids[i], false);
+    model_case(&ctx, tok, LB_ARCH_LLAMA, "q6_k", true);  /* an untied head quantized too */
+    model_case(&ctx, tok, LB_ARCH_GPT2, "q8_0", false); /* the tied head reads the raw table */
+    model_case(&ctx, tok, LB_ARCH_GPT2, "q4_1", true);  /* the tied table quantized for both */
+    model_case(&ctx, tok, LB_ARCH_GPT2, NULL, false);
     lb_tokenizer_free(tok);
     lb_ctx_free(&ctx);
 }
