@@ -7,8 +7,12 @@
  * decode them. When a forward needs the weight, lb_packed_dequant writes the
  * (rows, cols) matrix into step memory (CPU: f32 from the step arena; CUDA:
  * bf16 from the stream pool), the linear runs, and the buffer is released
- * with the step. No full-precision copy of the model ever exists; the peak
- * extra memory is one layer's largest matrix.
+ * with the step. For inference (grad off) a linear's decoded matrix lives
+ * only while its GEMM runs (layers/model.c packed_linear: the CPU decodes
+ * into the model's one scratch, CUDA releases it in stream order), the
+ * embedding decodes only the rows of its tokens, and the head is decoded
+ * once per forward. No full-precision copy of the model ever exists; the
+ * peak extra memory is the largest matrix plus the head.
  *
  * Orientation is always lowbit's / nn.Linear's: rows = out features, cols =
  * in features (an embedding table: rows = vocab, cols = hidden). GGUF stores
@@ -79,7 +83,7 @@ lb_tensor *lb_packed_dequant_rows(lb_ctx *ctx, const lb_packed *p, int64_t r0, i
 lb_tensor *lb_packed_gather(lb_ctx *ctx, const lb_packed *p, const lb_tensor *ids, lb_dtype dt);
 
 /* lb_packed_new_ggml: a CPU lb_packed of ggml type `ggml_type` (FORMATS
- * §5.2; one the decoders know: lb_ggml_type_supported) for a (rows, cols)
+ * §5.2; one the decoders know: lb_ggml_type_decodable) for a (rows, cols)
  * matrix, its data tensor allocated (rows * row_bytes bytes, not filled),
  * or NULL when out of memory. cols must be a multiple of the block size. */
 lb_packed *lb_packed_new_ggml(int ggml_type, int64_t rows, int64_t cols);
