@@ -69,6 +69,7 @@ size_t lb_export_dir_bytes(const char *dir)
 static const lb_quantizer *quantizer_of(const lb_model *m, const lb_tensor *t)
 {
     if (m->emb_quant && t == m->tok_emb) return m->emb_quant;
+    if (m->head_quant && t == m->lm_head) return m->head_quant;
     for (int64_t i = 0; i < m->cfg.n_layers; i++)
         for (int id = 0; id < LB_LIN_COUNT; id++)
             if (m->blocks[i].wquant[id] && lb_block_linear_weight(&m->blocks[i], (lb_linear_id)id) == t)

@@ -154,13 +154,15 @@ typedef struct lb_gptq_export_opts {
 /* lb_gptq_export: writes m (CPU, with weight quantizers attached: a run's,
  * or RTN ones attached for the export) as a GPTQ directory `dir` (created if
  * missing; every file atomic): the quantized linears packed from exactly the
- * codes, fp16 scales and zeros the forward uses (lb_quantizer_codes), all
+ * codes, fp16 scales and zeros the forward uses (lb_quantizer_codes; an
+ * untied lm_head with its own quantizer too, as "lm_head": true), all
  * other tensors f16, config.json + quantize_config.json, tokenizer files.
  * Then reads the directory back and checks every packed linear decodes to
  * the forward's w^ bit for bit before returning OK. Refused, with a message
  * saying what to pass: no weight quantizers, a non-int spec (nf4, q4_0,
  * ...), bits other than 2/3/4/8, f32 scales, quantizers whose specs
- * differ, a quantized embedding, dimensions not multiples of 32, and under
+ * differ, a quantized embedding (and a head tied to it), dimensions not
+ * multiples of 32, and under
  * v1 an asymmetric zero of 0 (use v2). *written (may be NULL) gets the
  * config written; r (may be NULL) the sizes: weight_bits counts qweight,
  * qzeros, scales and g_idx of the quantized linears, bits_per_weight is

@@ -58,17 +58,62 @@ static const char *param_name_of(const lb_model *m, const lb_tensor *t)
     return NULL;
 }
 
-/* collect: the quantized linears and the one GPTQ config they share. */
+/* add_layer: one quantized weight w (N, K) with quantizer q, checked
+ * against what GPTQ holds and the config the earlier ones set. */
+static lb_status add_layer(gq_state *s, const lb_quantizer *q, const lb_tensor *w)
+{
+    const lb_qspec *sp = &q->spec;
+    char spec[LB_QSPEC_STR_MAX];
+    lb_qspec_format(sp, spec, sizeof spec);
+    if (sp->format != LB_QF_INT)
+        return lb_errorf(LB_ERR_UNSUPPORTED, "layer %s: spec %s is not an int<b> grid, which GPTQ stores; "
+                         "pass --wq int4:g128 (or another int<b> spec: the master weights are "
+                         "quantized by RTN on that grid)", q->name, spec);
+    if (sp->bits != 2 && sp->bits != 3 && sp->bits != 4 && sp->bits != 8)
+        return lb_errorf(LB_ERR_UNSUPPORTED, "layer %s: spec %s has %d bits; GPTQ packs 2, 3, 4 or 8 bits "
+                         "(pass --wq int4:g128 or another of those widths)", q->name, spec, sp->bits);
+    if (!sp->scale_f16)
+        return lb_errorf(LB_ERR_UNSUPPORTED, "layer %s: spec %s keeps f32 scales, but GPTQ stores fp16 "
+                         "scales, so the export would not be lossless; train or quantize with the :f16 "
+                         "scale dtype (the int<b> default), or pass --wq with :f16", q->name, spec);
+    int64_t N = w->shape[0], K = w->shape[1];
+    if (N % 32 || K % 32)
+        return lb_errorf(LB_ERR_UNSUPPORTED, "layer %s is (%lld, %lld): GPTQ packing needs in and out "
+                         "features that are multiples of 32", q->name, (long long)N, (long long)K);
+    int gs = sp->gran == LB_QG_GROUP ? sp->group : -1;
+    if (!s->n_layers) {
+        s->cfg.bits = sp->bits;
+        s->cfg.group_size = gs;
+        s->cfg.sym = sp->sym;
+    } else if (sp->bits != s->cfg.bits || gs != s->cfg.group_size || sp->sym != s->cfg.sym) {
+        char a[LB_QSPEC_STR_MAX];
+        lb_qspec_format(&s->layers[0].q->spec, a, sizeof a);
+        return lb_errorf(LB_ERR_UNSUPPORTED, "layer %s uses %s but layer %s uses %s: a GPTQ checkpoint has one bits / "
+                         "group_size / sym for every layer; pass one --wq for all", q->name, spec,
+                         s->layers[0].q->name, a);
+    }
+    gq_layer *L = &s->layers[s->n_layers++];
+    L->q = q;
+    L->w = w;
+    const char *name = param_name_of(s->m, w);
+    LB_CHECKF(name, "layer %s is not a parameter of the model", q->name);
+    size_t len = strlen(name);
+    if (len > 7 && !strcmp(name + len - 7, ".weight")) len -= 7;
+    snprintf(L->prefix, sizeof L->prefix, "%.*s", (int)len, name);
+    return lb_ok();
+}
+
+/* collect: the quantized linears (and a quantized untied lm_head) and the
+ * one GPTQ config they share. */
 static lb_status collect(gq_state *s)
 {
     const lb_model *m = s->m;
     if (m->emb_quant)
-        return lb_errorf(LB_ERR_UNSUPPORTED, "the model quantizes its token embedding, which a GPTQ checkpoint "
+        return lb_errorf(LB_ERR_UNSUPPORTED, "the model quantizes its token embedding%s, which a GPTQ checkpoint "
                          "cannot hold (only linears are packed); export --format gguf or hf, or re-run without "
-                         "--quantize-embeddings");
+                         "--quantize-embeddings", m->head_quant == m->emb_quant ? " (and the head tied to it)" : "");
     s->layers = calloc((size_t)(m->cfg.n_layers * LB_LIN_COUNT + 1), sizeof *s->layers);
     if (!s->layers) return lb_errorf(LB_ERR_OOM, "out of memory");
-    const lb_qspec *first = NULL;
     bool act = false;
     for (int64_t i = 0; i < m->cfg.n_layers; i++) {
         const lb_block *b = &m->blocks[i];
@@ -76,47 +121,12 @@ static lb_status collect(gq_state *s)
             act = act || b->aquant[id];
             const lb_quantizer *q = b->wquant[id];
             const lb_tensor *w = lb_block_linear_weight(b, (lb_linear_id)id);
-            if (!q || !w) continue;
-            const lb_qspec *sp = &q->spec;
-            char spec[LB_QSPEC_STR_MAX];
-            lb_qspec_format(sp, spec, sizeof spec);
-            if (sp->format != LB_QF_INT)
-                return lb_errorf(LB_ERR_UNSUPPORTED, "layer %s: spec %s is not an int<b> grid, which GPTQ stores; "
-                                 "pass --wq int4:g128 (or another int<b> spec: the master weights are "
-                                 "quantized by RTN on that grid)", q->name, spec);
-            if (sp->bits != 2 && sp->bits != 3 && sp->bits != 4 && sp->bits != 8)
-                return lb_errorf(LB_ERR_UNSUPPORTED, "layer %s: spec %s has %d bits; GPTQ packs 2, 3, 4 or 8 bits "
-                                 "(pass --wq int4:g128 or another of those widths)", q->name, spec, sp->bits);
-            if (!sp->scale_f16)
-                return lb_errorf(LB_ERR_UNSUPPORTED, "layer %s: spec %s keeps f32 scales, but GPTQ stores fp16 "
-                                 "scales, so the export would not be lossless; train or quantize with the :f16 "
-                                 "scale dtype (the int<b> default), or pass --wq with :f16", q->name, spec);
-            int64_t N = w->shape[0], K = w->shape[1];
-            if (N % 32 || K % 32)
-                return lb_errorf(LB_ERR_UNSUPPORTED, "layer %s is (%lld, %lld): GPTQ packing needs in and out "
-                                 "features that are multiples of 32", q->name, (long long)N, (long long)K);
-            int gs = sp->gran == LB_QG_GROUP ? sp->group : -1;
-            if (!first) {
-                first = sp;
-                s->cfg.bits = sp->bits;
-                s->cfg.group_size = gs;
-                s->cfg.sym = sp->sym;
-            } else if (sp->bits != first->bits || gs != s->cfg.group_size || sp->sym != first->sym) {
-                char a[LB_QSPEC_STR_MAX];
-                lb_qspec_format(first, a, sizeof a);
-                return lb_errorf(LB_ERR_UNSUPPORTED, "layer %s uses %s but an earlier layer %s: a GPTQ checkpoint "
-                                 "has one bits / group_size / sym for every layer; pass one --wq for all", q->name,
-                                 spec, a);
-            }
-            gq_layer *L = &s->layers[s->n_layers++];
-            L->q = q;
-            L->w = w;
-            const char *name = param_name_of(m, w);
-            LB_CHECKF(name, "layer %s is not a parameter of the model", q->name);
-            size_t len = strlen(name);
-            if (len > 7 && !strcmp(name + len - 7, ".weight")) len -= 7;
-            snprintf(L->prefix, sizeof L->prefix, "%.*s", (int)len, name);
+            if (q && w) LB_TRY(add_layer(s, q, w));
         }
+    }
+    if (m->head_quant) {   /* untied (a tied one is the embedding's, refused above) */
+        LB_TRY(add_layer(s, m->head_quant, m->lm_head));
+        s->cfg.lm_head = true;
     }
     if (!s->n_layers)
         return lb_errorf(LB_ERR_ARG, "the model has no weight quantizers: pass --wq (e.g. int4:g128) to quantize it "

@@ -393,7 +393,7 @@ static void round_f16(lb_model *m)
     }
 }
 
-static void load_and_compare(lb_arch arch, const char *spec, bool v2, const char *layers)
+static void load_and_compare(lb_arch arch, const char *spec, bool v2, const char *layers, bool head)
 {
     lb_model m, g;
     lb_model_config c = tiny(arch);
@@ -402,6 +402,7 @@ static void load_and_compare(lb_arch arch, const char *spec, bool v2, const char
     if (lb_failed(&st)) return;
     round_f16(&m);
     st = lb_run_quant_attach(NULL, &m, spec, NULL, layers, false);
+    if (!lb_failed(&st) && head) st = lb_run_quant_attach_head(NULL, &m, spec);
     LB_EXPECTF(!lb_failed(&st), "%s", st.msg);
     char dir[512];
     snprintf(dir, sizeof dir, "%s/load", g_tmp);
@@ -421,6 +422,7 @@ static void load_and_compare(lb_arch arch, const char *spec, bool v2, const char
     for (int64_t l = 0; l < m.cfg.n_layers; l++)
         for (int id = 0; id < LB_LIN_COUNT; id++) want += m.blocks[l].wquant[id] != NULL;
     LB_EXPECTF(packed == want && want > 0, "%s: %d packed linears, %d quantized", spec, packed, want);
+    LB_EXPECTF((g.head_packed != NULL) == head, "%s: head packed %d, quantized %d", spec, g.head_packed != NULL, head);
     lb_ctx ctx;
     lb_ctx_init(&ctx, LB_CPU);
     int32_t idv[12] = {3, 17, 5, 90, 1, 2, 44, 60, 7, 8, 33, 21};
@@ -437,11 +439,11 @@ static void load_and_compare(lb_arch arch, const char *spec, bool v2, const char
 
 static void test_load_model(void)
 {
-    load_and_compare(LB_ARCH_LLAMA, "int4:g32:asym", true, "all");
-    load_and_compare(LB_ARCH_LLAMA, "int3:g64:sym", false, "all");
-    load_and_compare(LB_ARCH_LLAMA, "int2:ch:asym", true, "mlp");
-    load_and_compare(LB_ARCH_GPT2, "int8:g32:asym", true, "all");
-    load_and_compare(LB_ARCH_GPT2, "int4:g64:sym", false, "attn");
+    load_and_compare(LB_ARCH_LLAMA, "int4:g32:asym", true, "all", false);
+    load_and_compare(LB_ARCH_LLAMA, "int3:g64:sym", false, "all", true);   /* --quantize-head: lm_head packed */
+    load_and_compare(LB_ARCH_LLAMA, "int2:ch:asym", true, "mlp", false);
+    load_and_compare(LB_ARCH_GPT2, "int8:g32:asym", true, "all", false);
+    load_and_compare(LB_ARCH_GPT2, "int4:g64:sym", false, "attn", false);
 }
 
 #define PARITY_TOL 1e-4

@@ -1,11 +1,12 @@
 #!/bin/bash
 # test_gptq_cli.sh — `lowbit export --format gptq|hf` and GPTQ dirs in eval /
-# generate, end to end on llama-tiny: a QAT int4 run and RTN runs (int3 v2,
-# int8 per channel) exported to GPTQ give the run's perplexity to 1e-4
+# generate, end to end on llama-tiny: a QAT int4 run with --quantize-head
+# (lm_head packed too) and RTN runs (int3 v2, int8 per channel) exported to
+# GPTQ give the run's perplexity to 1e-4
 # relative (the quantized linears are bit-exact; the rest is f16 in the
-# file); generate and info read the GPTQ dir; the hf export evaluates too; runs on
-# grids GPTQ cannot hold are refused with the flag to pass (--wq), which
-# then works; bad flags and GPTQ dirs whose config disagrees with the
+# file); generate and info read the GPTQ dir; the hf export evaluates too;
+# runs on grids GPTQ cannot hold are refused with the flag to pass (--wq),
+# which then works; bad flags and GPTQ dirs whose config disagrees with the
 # tensors fail with a clear "lowbit: error:".
 #
 # Env: LOWBIT, LB_SRC, LB_TMP.
@@ -36,9 +37,10 @@ for f in $(find "$LB_SRC/scripts" -name '*.py' | sort | head -8); do cp "$f" "$T
 "$LOWBIT" data $(for f in "$T"/docs/*.txt; do printf -- '--input %s ' "$f"; done) --tokenizer "$T/m" \
     --out "$T/d.h5" --val-fraction 0.3 > /dev/null 2>&1 || fail "data"
 
-# a short QAT run (learned scales change nothing about the export: its codes)
+# a short QAT run with a quantized head (written packed: "lm_head": true)
 "$LOWBIT" train --model "$T/m" --data "$T/d.h5" --steps 6 --batch 2 --ctx 32 --lr 3e-3 --warmup 1 --eval-windows 2 \
-    --device cpu --wq int4:g32:sym --out "$T/qat" > /dev/null 2> "$T/train.err" || { cat "$T/train.err"; fail "train"; }
+    --device cpu --wq int4:g32:sym --quantize-head --out "$T/qat" > /dev/null 2> "$T/train.err" ||
+    { cat "$T/train.err"; fail "train"; }
 "$LOWBIT" ptq --method rtn --wq int3:g64:asym --model "$T/m" --out "$T/rtn3" > /dev/null || fail "ptq int3"
 "$LOWBIT" ptq --method rtn --wq int8:ch:asym:mse --model "$T/m" --out "$T/rtn8" > /dev/null || fail "ptq int8"
 "$LOWBIT" ptq --method rtn --wq nf4:g32 --model "$T/m" --out "$T/nf4" > /dev/null || fail "ptq nf4"
@@ -62,6 +64,9 @@ done
 "$LOWBIT" info "$T/qat.gptq" > "$T/info.txt" 2>&1 || fail "info of the GPTQ dir"
 grep -q "^gptq: *4-bit, group_size 32, sym, checkpoint_format gptq," "$T/info.txt" || { cat "$T/info.txt"; fail "info: no gptq line"; }
 "$LOWBIT" info "$T/rtn3.gptq" --json | grep -q '"gptq":{"bits":3' || fail "info --json: no gptq object"
+
+grep -q '"lm_head":[[:space:]]*true' "$T/qat.gptq/quantize_config.json" || fail "qat export: lm_head is not true"
+grep -q '"lm_head":[[:space:]]*false' "$T/rtn3.gptq/quantize_config.json" || fail "rtn3 export: lm_head is not false"
 
 # generate reads the GPTQ dir (packed linears, its tokenizer)
 "$LOWBIT" generate --model "$T/qat.gptq" --prompt "def main" --max-tokens 8 --device cpu --json > "$T/gen.json" \
