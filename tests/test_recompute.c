@@ -15,6 +15,12 @@
  *     step arena's peak is lower (the segment's memory is rewound: only
  *     block boundaries and one block's activations and grads are live);
  *   - without grad mode the forward is unchanged (logits bit-identical).
+ * The facility itself (test_checkpoint_api): a toy segment with three
+ * inputs (one needing no grad), three outputs (the first needing no grad,
+ * so its node runs for the others) and a closure the caller changes after
+ * the call gives the plain path's loss, input grads and output grads bit
+ * for bit, with one tape node.
+ *
  * Cases: Llama with GQA and a tied head (fp; int4:g32 min-max with int8
  * per-token activations; int4:g32:lsq; int4:g32 with statically
  * calibrated int8 activations: a calibration forward with grad on goes
@@ -29,6 +35,7 @@
 #include <string.h>
 
 #include "autograd/ops.h"
+#include "autograd/recompute.h"
 #include "harness.h"
 #include "layers/model.h"
 #include "quant/quantizer.h"
@@ -243,6 +250,75 @@ static void check_case(const rc_case *k)
     side_free(&R);
 }
 
+/* ---- the facility on a toy segment ------------------------------------------------- */
+
+typedef struct toy_closure {
+    float s;
+} toy_closure;
+
+/* toy: (a, b, c) -> (s·c, (a + c)·b, s·silu(a)); reads every input before
+ * writing an output (in and out may be one array). */
+static void toy(lb_ctx *ctx, const void *closure, lb_tensor *const *in, lb_tensor **out)
+{
+    const toy_closure *t = closure;
+    lb_tensor *a = in[0], *b = in[1], *c = in[2];
+    out[0] = lb_scale(ctx, c, t->s);
+    out[1] = lb_mul(ctx, lb_add(ctx, a, c), b);
+    out[2] = lb_scale(ctx, lb_silu(ctx, a), t->s);
+}
+
+typedef struct toy_result {
+    float loss, ga[15], gb[15], g1[15];
+    int64_t tape_len;
+    bool rg0;
+} toy_result;
+
+static void toy_run(bool checkpoint, toy_result *r)
+{
+    lb_ctx ctx;
+    lb_status st = lb_ctx_init(&ctx, LB_CPU);
+    LB_CHECK(!lb_failed(&st));
+    lb_tensor *io[3];
+    for (int i = 0; i < 3; i++) {
+        io[i] = lb_tensor_new(&ctx, LB_F32, LB_SHAPE(3, 5));   /* (3, 5) */
+        lb_test_rand(io[i]->data, 15, (uint64_t)i + 40, -2.0f, 2.0f);
+    }
+    lb_tensor *a = io[0], *b = io[1];
+    a->requires_grad = b->requires_grad = true;   /* c needs no grad */
+    toy_closure cl = {0.75f};
+    if (checkpoint) lb_checkpoint(&ctx, toy, &cl, sizeof cl, io, 3, io, 3);
+    else toy(&ctx, &cl, io, io);
+    cl.s = 100.0f;   /* the checkpoint reruns with its own copy */
+    r->tape_len = ctx.tape_len;
+    r->rg0 = io[0]->requires_grad;
+    lb_tensor *loss = lb_sum(&ctx, lb_add(&ctx, lb_mul(&ctx, io[1], io[2]), io[0]));
+    r->loss = lb_tensor_f32(loss)[0];
+    lb_backward(&ctx, loss);
+    LB_CHECK(a->grad && b->grad && io[1]->grad);
+    memcpy(r->ga, a->grad->data, sizeof r->ga);
+    memcpy(r->gb, b->grad->data, sizeof r->gb);
+    memcpy(r->g1, io[1]->grad->data, sizeof r->g1);   /* readable after backward: no release_grads */
+    lb_ctx_free(&ctx);
+}
+
+static void test_checkpoint_api(void)
+{
+    toy_result p, c;
+    toy_run(false, &p);
+    toy_run(true, &c);
+    LB_EXPECTF(!memcmp(&p.loss, &c.loss, sizeof p.loss), "toy loss %.9g with the checkpoint, %.9g without",
+               (double)c.loss, (double)p.loss);
+    LB_EXPECT(!memcmp(p.ga, c.ga, sizeof p.ga));
+    LB_EXPECT(!memcmp(p.gb, c.gb, sizeof p.gb));
+    LB_EXPECT(!memcmp(p.g1, c.g1, sizeof p.g1));
+    LB_EXPECT(!p.rg0 && !c.rg0);
+    /* plain: add, mul, silu, scale (s·c records nothing); checkpointed: one node */
+    LB_EXPECTF(c.tape_len == 1 && p.tape_len == 4, "toy tape: %lld nodes with the checkpoint, %lld without",
+               (long long)c.tape_len, (long long)p.tape_len);
+}
+
+/* ---- whole models ------------------------------------------------------------------- */
+
 static void test_llama_fp(void) { check_case(&(rc_case){"llama gqa tied fp", LB_ARCH_LLAMA, NULL, NULL, true, false}); }
 static void test_llama_minmax(void)
 {
@@ -273,6 +349,7 @@ static void test_gpt2_lsq(void)
 
 int main(void)
 {
+    LB_RUN(test_checkpoint_api);
     LB_RUN(test_llama_fp);
     LB_RUN(test_llama_minmax);
     LB_RUN(test_llama_lsq);
