@@ -11,7 +11,7 @@
 #      divide the inputs, configs split across the two files, a quantized
 #      lm_head in a file named as AutoGPTQ names it) load in lowbit with the
 #      linears packed and give transformers' fp32 logits of the dequantized
-#      model within 1e-4 and its greedy tokens (test_gptq DIR);
+#      model within 1e-4 and its greedy tokens (test_gptq_load DIR);
 #   3. transformers loads the `--format hf` export (f16) as a plain model and
 #      gives lowbit's logits (test_model_parity on it, as test_logits_py.sh);
 #   4. files edited in Python: a model whose weight group has no negative
@@ -19,7 +19,7 @@
 #      to --gptq-format v2, which writes it; a GPTQ dir missing a tensor
 #      fails to load. Both exit 1 with "lowbit: error:".
 #
-# Env: LOWBIT (test_gptq and test_model_parity are beside it), LB_PY (python
+# Env: LOWBIT (test_gptq_load and test_model_parity are beside it), LB_PY (python
 # with torch + transformers + safetensors + numpy; empty = skip), LB_SRC, LB_TMP.
 set -u
 [ -n "${LB_PY:-}" ] || { echo "LB_PY is empty: no reference python, skipping"; exit 77; }
@@ -46,7 +46,7 @@ done
 
 mapfile -t CASES < <("$LB_PY" "$PY" cases "$T/other" 2> "$T/cases.log") || { cat "$T/cases.log"; fail "gptq_parity.py cases"; }
 [ "${#CASES[@]}" -eq 5 ] || { cat "$T/cases.log"; fail "expected 5 written checkpoints, got ${#CASES[@]}"; }
-"$BIN/test_gptq" "${CASES[@]}" || fail "lowbit's load of other tools' GPTQ checkpoints differs from transformers"
+"$BIN/test_gptq_load" "${CASES[@]}" || fail "lowbit's load of other tools' GPTQ checkpoints differs from transformers"
 
 "$LOWBIT" export --model "$T/int4_g32_asym_v1" --format hf --out "$T/hf16" > /dev/null 2>&1 || fail "export hf f16"
 "$LB_PY" "$LB_SRC/scripts/parity/expected_logits.py" "$T/hf16" > "$T/expected.log" 2>&1 ||

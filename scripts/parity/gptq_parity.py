@@ -21,7 +21,7 @@ tests/test_gptq_py.sh.
         [0, maxq]) and, with --act-order, a random permutation as g_idx
         (desc_act true). The dequantized weights go into the fp32 model,
         whose logits and greedy tokens become OUT_DIR/expected.* (the files
-        tests/test_model_parity.c reads; test_gptq reads them for a GPTQ
+        tests/test_model_parity.c reads; test_gptq_load reads them for a GPTQ
         dir). --split-config puts checkpoint_format only in config.json and
         sym / desc_act only in quantize_config.json. --lm-head quantizes
         lm_head too ("lm_head": true). --autogptq-name names the weights
