@@ -81,6 +81,9 @@ lb_status lb_cli_load_model(lb_ctx *ctx, const char *path, const char *tokenizer
                 m->cfg.model_type, (long long)m->cfg.n_layers, (long long)m->cfg.hidden_size,
                 (long long)m->cfg.vocab_size, (double)lb_config_n_params(&m->cfg) / 1e6,
                 lb_device_name(ctx->device));
+    if (!quiet && m->packed_ops) /* a low-bit file: its weights stay packed */
+        fprintf(stderr, "model: %.2f MiB of packed low-bit weights, decoded one matrix at a time\n",
+                (double)lb_model_packed_bytes(m) / (1024.0 * 1024.0));
     /* inference: weights and their bf16 copies only, no grads or optimizer state */
     lb_status st = lb_model_to_plan(ctx, m, ctx->device, 0, quiet);
     if (lb_failed(&st)) {
