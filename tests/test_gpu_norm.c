@@ -3,8 +3,9 @@
  * at C = 384, 2048, 4099 (not a multiple of 8) and a row wider than the
  * backward's shared-memory partials (13000 for RMSNorm, 6500 for LayerNorm),
  * with row counts 1, 7 and 300 (> 256: several rows per backward block);
- * the bf16 warp path at C = 1280, 2048, 4096 with 1030 rows (several per
- * backward warp), accumulating into grads and writing new ones.
+ * the bf16 warp path at C = 1280, 2048, 4096 with 2100 rows (more than the
+ * backward's 2048 warps: some take two), accumulating into grads and
+ * writing new ones.
  * Also: the weight grad is bit-identical over two runs (deterministic).
  * (The CPU lb_add_rmsnorm is tested in test_ops_norm.c.)
  *
@@ -129,7 +130,7 @@ static void test_layernorm(void) { check_kind(GN_LAYER, 6500); }
 static void test_add_rmsnorm(void) { check_kind(GN_FUSED, 13000); }
 
 /* the warp path (bf16, C a multiple of 256 up to 4096: 1280 = 5 packs,
- * 4096 = 16) with more rows than backward warps (1030 > LB_NORM_PARTS),
+ * 4096 = 16) with more rows than backward warps (2100 > 256 blocks x 8),
  * accumulating and writing new grads; 384 is the block path writing new */
 static void test_warp_path_and_fresh(void)
 {
@@ -138,8 +139,8 @@ static void test_warp_path_and_fresh(void)
     uint64_t seed = 900;
     for (int i = 0; i < 4; i++)
         for (int fresh = 0; fresh < 2; fresh++) {
-            check_case(GN_RMS, 1030, Cs[i], fresh, seed += 10);
-            check_case(GN_FUSED, 1030, Cs[i], fresh, seed += 10);
+            check_case(GN_RMS, 2100, Cs[i], fresh, seed += 10);
+            check_case(GN_FUSED, 2100, Cs[i], fresh, seed += 10);
         }
 }
 

@@ -1,7 +1,8 @@
 /* loss.cu — cross-entropy fused with log-softmax on CUDA, over the
  * vocabulary in chunks.
  *
- * logits (N, V) of dtype dt (bf16 in training; f32 works too), targets (N) i32 (negative = ignored). No (N, V) fp32
+ * logits (N, V) of dtype dt (bf16 in training; f32 works too), targets (N) i32 (negative = ignored). Rows
+ * with V % 8 == 0 at 16-byte alignment are read (and dlogits written) 8 columns per access. No (N, V) fp32
  * buffer exists at any point: the forward reads each row once, in chunks of
  * LB_XENT_CHUNK columns (grid: rows x chunks, so a few rows of a 128K
  * vocabulary still fill the GPU); each chunk keeps an online (max, sum of
@@ -31,7 +32,10 @@ static __device__ __forceinline__ void lse_merge(float &m, float &s, float m2, f
     m = mn;
 }
 
-template <typename T>
+/* VEC: 8 columns per 16-byte load (V % 8 == 0, aligned rows; chunks are
+ * multiples of 8 wide), each pack's max taken first so a pack costs one
+ * rescale at most; else one column at a time. */
+template <typename T, bool VEC>
 __global__ void xent_chunk_kernel(const T *logits, const int32_t *targets,
                                          float *pm, float *ps, int64_t V)
 {
@@ -43,13 +47,29 @@ __global__ void xent_chunk_kernel(const T *logits, const int32_t *targets,
     int64_t c0 = (int64_t)k * LB_XENT_CHUNK;
     int64_t c1 = c0 + LB_XENT_CHUNK < V ? c0 + LB_XENT_CHUNK : V;
     float m = -INFINITY, s = 0.0f;
-    for (int64_t c = c0 + threadIdx.x; c < c1; c += blockDim.x) {
-        float v = lb_ld(x + c);
-        if (v > m) {
-            s = s * expf(m - v) + 1.0f;
-            m = v;
-        } else {
-            s += expf(v - m);
+    if (VEC) {
+        for (int64_t c = c0 + (int64_t)threadIdx.x * LB_PACK; c < c1; c += (int64_t)blockDim.x * LB_PACK) {
+            float v[LB_PACK];
+            lb_ld8(x + c, v);
+            float pmax = v[0];
+#pragma unroll
+            for (int e = 1; e < LB_PACK; e++) pmax = fmaxf(pmax, v[e]);
+            if (pmax > m) {
+                s *= expf(m - pmax);   /* 0 while m is -inf */
+                m = pmax;
+            }
+#pragma unroll
+            for (int e = 0; e < LB_PACK; e++) s += expf(v[e] - m);
+        }
+    } else {
+        for (int64_t c = c0 + threadIdx.x; c < c1; c += blockDim.x) {
+            float v = lb_ld(x + c);
+            if (v > m) {
+                s = s * expf(m - v) + 1.0f;
+                m = v;
+            } else {
+                s += expf(v - m);
+            }
         }
     }
     /* block merge in a fixed order: butterfly in warps, then warp 0 */
@@ -125,7 +145,9 @@ __global__ void xent_sum_kernel(const float *nll, int64_t N, int64_t count, floa
 
 /* dlogits = g * (softmax - onehot) for counted rows with g = dloss / count;
  * ignored rows: 0 (overwrite) or untouched (accumulate). */
-template <typename T>
+/* VEC as in xent_chunk_kernel. Each element is read and written by one
+ * thread, so dlogits may be the logits themselves (in place). */
+template <typename T, bool VEC>
 __global__ void xent_bwd_kernel(const T *logits, const int32_t *targets,
                                        const float *rowmax, const float *logsum,
                                        const float *dloss, int64_t count, T *dlogits,
@@ -143,11 +165,26 @@ __global__ void xent_bwd_kernel(const T *logits, const int32_t *targets,
     }
     const T *x = logits + row * V;
     float g = dloss[0] / (float)count, mx = rowmax[row], ls = logsum[row];
-    for (int64_t c = c0 + threadIdx.x; c < c1; c += blockDim.x) {
-        float d = g * expf((lb_ld(x + c) - mx) - ls);
-        if (c == t) d -= g;
-        if (accumulate) lb_acc(dx + c, d);
-        else lb_st(dx + c, d);
+    if (VEC) {
+        for (int64_t c = c0 + (int64_t)threadIdx.x * LB_PACK; c < c1; c += (int64_t)blockDim.x * LB_PACK) {
+            float v[LB_PACK], o[LB_PACK];
+            lb_ld8(x + c, v);
+            if (accumulate) lb_ld8(dx + c, o);
+#pragma unroll
+            for (int e = 0; e < LB_PACK; e++) {
+                float d = g * expf((v[e] - mx) - ls);
+                if (c + e == t) d -= g;
+                o[e] = accumulate ? o[e] + d : d;
+            }
+            lb_st8(dx + c, o);
+        }
+    } else {
+        for (int64_t c = c0 + threadIdx.x; c < c1; c += blockDim.x) {
+            float d = g * expf((lb_ld(x + c) - mx) - ls);
+            if (c == t) d -= g;
+            if (accumulate) lb_acc(dx + c, d);
+            else lb_st(dx + c, d);
+        }
     }
 }
 
@@ -163,9 +200,14 @@ void lb_cuda_cross_entropy_fwd(lb_ctx *ctx, const void *logits, const int32_t *t
         size_t pbytes = (size_t)N * nch * sizeof(float);
         float *pm = (float *)lb_cuda_tmp_alloc(ctx, pbytes);   // (N, nch)
         float *ps = (float *)lb_cuda_tmp_alloc(ctx, pbytes);   // (N, nch)
+        bool vec = V % LB_PACK == 0 && lb_aligned16(logits);
         LB_DISPATCH_FLOAT(dt, T,
-            xent_chunk_kernel<T><<<dim3((unsigned)N, (unsigned)nch), LB_XENT_THREADS, 0, s>>>(
-                (const T *)logits, targets, pm, ps, V);
+            if (vec)
+                xent_chunk_kernel<T, true><<<dim3((unsigned)N, (unsigned)nch), LB_XENT_THREADS, 0, s>>>(
+                    (const T *)logits, targets, pm, ps, V);
+            else
+                xent_chunk_kernel<T, false><<<dim3((unsigned)N, (unsigned)nch), LB_XENT_THREADS, 0, s>>>(
+                    (const T *)logits, targets, pm, ps, V);
             LB_CUDA_LAUNCH_CHECK(ctx);
             xent_row_kernel<T><<<(unsigned)((N + 127) / 128), 128, 0, s>>>(
                 (const T *)logits, targets, pm, ps, rowmax, logsum, nll, N, V, nch));
@@ -184,8 +226,14 @@ void lb_cuda_cross_entropy_bwd(lb_ctx *ctx, const void *logits, const int32_t *t
 {
     if (N == 0 || V == 0 || !dlogits) return;
     cudaStream_t s = lb_cuda_stream(ctx);
+    dim3 grid((unsigned)N, (unsigned)xent_chunks(V));
+    bool vec = V % LB_PACK == 0 && lb_aligned16(logits) && lb_aligned16(dlogits);
     LB_DISPATCH_FLOAT(dt, T,
-        xent_bwd_kernel<T><<<dim3((unsigned)N, (unsigned)xent_chunks(V)), LB_XENT_THREADS, 0, s>>>(
-            (const T *)logits, targets, rowmax, logsum, dloss, count, (T *)dlogits, V, accumulate));
+        if (vec)
+            xent_bwd_kernel<T, true><<<grid, LB_XENT_THREADS, 0, s>>>(
+                (const T *)logits, targets, rowmax, logsum, dloss, count, (T *)dlogits, V, accumulate);
+        else
+            xent_bwd_kernel<T, false><<<grid, LB_XENT_THREADS, 0, s>>>(
+                (const T *)logits, targets, rowmax, logsum, dloss, count, (T *)dlogits, V, accumulate));
     LB_CUDA_LAUNCH_CHECK(ctx);
 }

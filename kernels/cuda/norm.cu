@@ -20,10 +20,11 @@
  * Llama width to 4096) and 16-byte aligned rows takes the warp path
  * instead: one warp per row, 16-byte loads and stores (lane l owns columns
  * 8 (32 p + l) .. + 7 of each 256-column pack p), warp-shuffle sums, no
- * block barriers. Its backward runs LB_NORM_PARTS warps, warp k taking rows
- * k, k + parts, ... and keeping its partial dw in registers; the same
- * column sum finishes dw. It may OVERWRITE dx (a new grad) instead of
- * adding to it.
+ * block barriers. Its backward runs a fixed grid of warps, warp k taking
+ * rows k, k + warps, ... and keeping its partial dw in registers; a block
+ * sums its warps' partials in warp order in shared memory and the same
+ * column sum over blocks finishes dw. It may OVERWRITE dx (a new grad)
+ * instead of adding to it.
  *
  * Not here: the norm modules (layers/), the CPU specification
  * (kernels/cpu/norm.c).
@@ -43,9 +44,15 @@
 #define LB_NORM_SMEM_COLS 12288
 
 /* The warp path: rows up to 16 packs of 256 columns (a lane holds 8 floats
- * per pack in registers), 4 rows (warps) per block. */
+ * per pack in registers), 4 rows (warps) per block in the forward. The
+ * backward runs at most LB_NORM_BWD_BLOCKS blocks of LB_NORM_BWD_WARPS
+ * warps (2048 warps: ~16 per multiprocessor on an H100, rows of 2048 at
+ * ~100 registers a thread), one partial dw row per block. Fixed, so results
+ * do not depend on the GPU model. */
 #define LB_NORM_WARP_MAXC 4096
 #define LB_NORM_WARP_THREADS 128
+#define LB_NORM_BWD_WARPS 8
+#define LB_NORM_BWD_BLOCKS 256
 
 /* r == NULL: out = rmsnorm(x). r != NULL: h = x + r (rounded to T, written)
  * and out = rmsnorm(h), the statistics taken on the rounded h, as the
@@ -259,25 +266,28 @@ rmsnorm_fwd_warp_kernel(const bf16 *x, const bf16 *r, const float *w, bf16 *h, b
     if (rstd && lane == 0) rstd[row] = rs;
 }
 
-/* As rmsnorm_bwd_kernel, one warp per row, warp k of `parts` taking rows
- * k, k + parts, ...: dx (+)= rstd * (g - xh * mean(g * xh)) (ACC: add),
- * the warp's partial dw (C) += dout * xh, written to dwpart[k]. The row is
- * read once for the sums and again (from L1) for dx. */
+/* As rmsnorm_bwd_kernel, one warp per row: block b's warp w is warp
+ * k = b * LB_NORM_BWD_WARPS + w of nwarps = gridDim.x * LB_NORM_BWD_WARPS and
+ * takes rows k, k + nwarps, ...: dx (+)= rstd * (g - xh * mean(g * xh))
+ * (ACC: add), its partial dw (C) += dout * xh in registers; then the
+ * block's warps add their partials into shared memory in warp order and
+ * the block writes one partial row, dwpart[b]. The row is read once for the
+ * sums and again (from L1/L2) for dx. Dynamic shared memory: C floats. */
 template <int MAXP, bool ACC>
-__global__ void __launch_bounds__(LB_NORM_WARP_THREADS)
+__global__ void __launch_bounds__(LB_NORM_BWD_WARPS * 32)
 rmsnorm_bwd_warp_kernel(const bf16 *x, const float *w, const float *rstd, const bf16 *dout,
-                        bf16 *dx, float *dwpart, int64_t rows, int C, int parts)
+                        bf16 *dx, float *dwpart, int64_t rows, int C)
 {
-    int lane = threadIdx.x & 31;
-    int k = blockIdx.x * (LB_NORM_WARP_THREADS / 32) + (threadIdx.x >> 5);
-    if (k >= parts) return;
+    extern __shared__ float sdw[];   // (C)
+    int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
+    int64_t nwarps = (int64_t)gridDim.x * LB_NORM_BWD_WARPS;
     int np = C >> 8;
     float acc[MAXP][LB_PACK];
 #pragma unroll
     for (int p = 0; p < MAXP; p++)
 #pragma unroll
         for (int e = 0; e < LB_PACK; e++) acc[p][e] = 0.0f;
-    for (int64_t row = k; row < rows; row += parts) {
+    for (int64_t row = (int64_t)blockIdx.x * LB_NORM_BWD_WARPS + wid; row < rows; row += nwarps) {
         const bf16 *xr = x + row * C, *dy = dout + row * C;
         float rs = rstd[row], dot = 0.0f;
 #pragma unroll
@@ -314,12 +324,20 @@ rmsnorm_bwd_warp_kernel(const bf16 *x, const float *w, const float *rstd, const 
             lb_st8(dx + row * C + c0, o);
         }
     }
-    if (!dwpart) return;
+    if (!dwpart) return;   /* uniform over the grid: no barrier is skipped by some threads only */
+    for (int v = 0; v < LB_NORM_BWD_WARPS; v++) {   /* fixed warp order: deterministic */
+        if (wid == v) {
 #pragma unroll
-    for (int p = 0; p < MAXP; p++) {
-        if (p >= np) break;
-        lb_st8(dwpart + (int64_t)k * C + (p * 32 + lane) * LB_PACK, acc[p]);
+            for (int p = 0; p < MAXP; p++) {
+                if (p >= np) break;
+                int c0 = (p * 32 + lane) * LB_PACK;
+#pragma unroll
+                for (int e = 0; e < LB_PACK; e++) sdw[c0 + e] = v ? sdw[c0 + e] + acc[p][e] : acc[p][e];
+            }
+        }
+        __syncthreads();
     }
+    for (int c = threadIdx.x; c < C; c += blockDim.x) dwpart[(int64_t)blockIdx.x * C + c] = sdw[c];
 }
 
 /* warp_ok: the warp path applies (see the top of the file) */
@@ -345,20 +363,21 @@ static void rmsnorm_fwd_warp(lb_ctx *ctx, const void *x, const void *r, const fl
     LB_CUDA_LAUNCH_CHECK(ctx);
 }
 
+/* rmsnorm_bwd_warp_launch: `blocks` blocks of LB_NORM_BWD_WARPS warps;
+ * part (blocks, C) or NULL */
 template <bool ACC>
 static void rmsnorm_bwd_warp_launch(lb_ctx *ctx, const void *x, const float *w, const float *rstd,
                                     const void *dout, void *dx, float *part, int64_t rows,
-                                    int64_t C, int parts)
+                                    int64_t C, int blocks)
 {
-    int per = LB_NORM_WARP_THREADS / 32;
-    unsigned grid = (unsigned)((parts + per - 1) / per);
     cudaStream_t s = lb_cuda_stream(ctx);
+    size_t sh = part ? (size_t)C * sizeof(float) : 0;
     if (C <= 2048)
-        rmsnorm_bwd_warp_kernel<8, ACC><<<grid, LB_NORM_WARP_THREADS, 0, s>>>(
-            (const bf16 *)x, w, rstd, (const bf16 *)dout, (bf16 *)dx, part, rows, (int)C, parts);
+        rmsnorm_bwd_warp_kernel<8, ACC><<<blocks, LB_NORM_BWD_WARPS * 32, sh, s>>>(
+            (const bf16 *)x, w, rstd, (const bf16 *)dout, (bf16 *)dx, part, rows, (int)C);
     else
-        rmsnorm_bwd_warp_kernel<16, ACC><<<grid, LB_NORM_WARP_THREADS, 0, s>>>(
-            (const bf16 *)x, w, rstd, (const bf16 *)dout, (bf16 *)dx, part, rows, (int)C, parts);
+        rmsnorm_bwd_warp_kernel<16, ACC><<<blocks, LB_NORM_BWD_WARPS * 32, sh, s>>>(
+            (const bf16 *)x, w, rstd, (const bf16 *)dout, (bf16 *)dx, part, rows, (int)C);
     LB_CUDA_LAUNCH_CHECK(ctx);
 }
 
@@ -415,12 +434,14 @@ void lb_cuda_rmsnorm_bwd(lb_ctx *ctx, const void *x, const float *w, const float
     cudaStream_t s = lb_cuda_stream(ctx);
     int parts = norm_parts(rows);
     if (warp_ok(dt, C, x, w, dout, dx)) {
-        float *wpart = dw ? (float *)lb_cuda_tmp_alloc(ctx, (size_t)parts * C * sizeof(float)) : NULL;
+        int64_t need = (rows + LB_NORM_BWD_WARPS - 1) / LB_NORM_BWD_WARPS;
+        int blocks = (int)(need < LB_NORM_BWD_BLOCKS ? need : LB_NORM_BWD_BLOCKS);
+        float *wpart = dw ? (float *)lb_cuda_tmp_alloc(ctx, (size_t)blocks * C * sizeof(float)) : NULL;
         if (overwrite)
-            rmsnorm_bwd_warp_launch<false>(ctx, x, w, rstd, dout, dx, wpart, rows, C, parts);
+            rmsnorm_bwd_warp_launch<false>(ctx, x, w, rstd, dout, dx, wpart, rows, C, blocks);
         else
-            rmsnorm_bwd_warp_launch<true>(ctx, x, w, rstd, dout, dx, wpart, rows, C, parts);
-        if (dw) finish_colsum(ctx, wpart, dw, parts, C);
+            rmsnorm_bwd_warp_launch<true>(ctx, x, w, rstd, dout, dx, wpart, rows, C, blocks);
+        if (dw) finish_colsum(ctx, wpart, dw, blocks, C);
         return;
     }
     if (overwrite && dx) lb_cuda_memset_zero(ctx, dx, (size_t)(rows * C) * lb_dtype_size(dt));

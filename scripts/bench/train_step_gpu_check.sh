@@ -7,7 +7,8 @@
 #
 #   bash scripts/bench/train_step_gpu_check.sh      (repository root; carry .offline)
 #   env: LB_BUILD (build-gpu), OUT (logs; out/train_step_check), STEPS (5),
-#        WARMUP (2), WQ (int4:g128; empty: no QAT row), PROFILE (1), TORCH
+#        WARMUP (2), WQ (int4:g128; empty: no QAT row), PROFILE (1), BENCH_WQ
+#        (1: also profile the QAT step; 0: the peer script still times it), TORCH
 #        (0), MODES (compile), TORCH_TIMEOUT (300), TESTS (space-separated
 #        ctest names; "all": ctest -L gpu; empty: none), CTEST_TIMEOUT (120)
 # Prints the bench lines, the profile tables (first PROFILE_ROWS rows), the
@@ -54,7 +55,7 @@ bench() {   # bench NAME [lowbit bench flags...]
     sed -n '/^profile:/,$p' "$out/bench-$name.err" | head -"${PROFILE_ROWS:-40}"
 }
 bench bf16
-[ -n "$WQ" ] && bench wq --wq "$WQ"
+[ -n "$WQ" ] && [ "${BENCH_WQ:-1}" = 1 ] && bench wq --wq "$WQ"
 
 if [ "${TORCH:-0}" = 1 ]; then
     MODES=${MODES:-compile} STEPS=${STEPS:-5} WARMUP=${WARMUP:-2} TORCH_TIMEOUT=${TORCH_TIMEOUT:-300} \
