@@ -186,8 +186,9 @@ static lb_status add_param(exporter *ex, const char *gname, const lb_tensor *w, 
     int64_t block = 1;
     lb_ggml_type_info(t.ggml, &block, NULL, NULL);
     if (cols % block) {
-        fprintf(stderr, "export: %s: rows of %lld do not fit %s blocks of %lld; written as F16 (as llama.cpp's "
-                "converter does)\n", gname, (long long)cols, ex->o->type, (long long)block);
+        if (ex->r->n_fallback < 4)
+            fprintf(stderr, "export: %s: rows of %lld do not fit %s blocks of %lld; written as F16 (as llama.cpp's "
+                    "converter does)\n", gname, (long long)cols, ex->o->type, (long long)block);
         t = (ttype){LB_GGML_F16, false, {0}, 0};
         ex->r->n_fallback++;
     }
@@ -330,6 +331,9 @@ lb_status lb_export_gguf(const lb_model *m, const lb_tokenizer *tok, const lb_gg
     ex.bufs = calloc((size_t)m->n_params + 4, sizeof *ex.bufs);
     lb_status st = ex.g && ex.bufs ? lb_ok() : lb_errorf(LB_ERR_OOM, "out of memory");
     if (!lb_failed(&st)) st = add_tensors(&ex);
+    if (!lb_failed(&st) && r->n_fallback > 4)
+        fprintf(stderr, "export: ... %d tensors in all fell back to F16 (rows not whole %s blocks)\n", r->n_fallback,
+                o->type);
     if (!lb_failed(&st)) {
         char name[256];
         if (o->name) snprintf(name, sizeof name, "%s", o->name);
