@@ -128,7 +128,9 @@ lb_status lb_packed_to(lb_ctx *ctx, lb_packed *p, lb_device dev)
     LB_TRY(move(ctx, &p->qweight, dev));
     LB_TRY(move(ctx, &p->qzeros, dev));
     LB_TRY(move(ctx, &p->scales, dev));
-    return move(ctx, &p->g_idx, dev);
+    LB_TRY(move(ctx, &p->g_idx, dev));
+    if (dev == LB_CUDA) lb_cuda_sync(ctx); /* the host copies were freed: finish the uploads now */
+    return lb_ok();
 }
 
 size_t lb_packed_bytes(const lb_packed *p)
