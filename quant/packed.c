@@ -115,8 +115,12 @@ static lb_status move(lb_ctx *ctx, lb_tensor **t, lb_device dev)
     lb_tensor *n = lb_tensor_alloc_dev(dev, (*t)->dtype, (*t)->ndim, (*t)->shape);
     if (!n) return lb_errorf(LB_ERR_OOM, "out of memory moving a packed weight");
     size_t bytes = lb_tensor_nbytes(*t);
-    if (dev == LB_CUDA) lb_cuda_memcpy_h2d(ctx, n->data, (*t)->data, bytes);
-    else lb_cuda_memcpy_d2h(ctx, n->data, (*t)->data, bytes);
+    if (dev == LB_CUDA) {
+        lb_cuda_memcpy_h2d(ctx, n->data, (*t)->data, bytes);
+        lb_cuda_sync(ctx); /* the upload has read the host copy before it is freed */
+    } else {
+        lb_cuda_memcpy_d2h(ctx, n->data, (*t)->data, bytes);
+    }
     lb_tensor_free(*t);
     *t = n;
     return lb_ok();
@@ -128,9 +132,7 @@ lb_status lb_packed_to(lb_ctx *ctx, lb_packed *p, lb_device dev)
     LB_TRY(move(ctx, &p->qweight, dev));
     LB_TRY(move(ctx, &p->qzeros, dev));
     LB_TRY(move(ctx, &p->scales, dev));
-    LB_TRY(move(ctx, &p->g_idx, dev));
-    if (dev == LB_CUDA) lb_cuda_sync(ctx); /* the host copies were freed: finish the uploads now */
-    return lb_ok();
+    return move(ctx, &p->g_idx, dev);
 }
 
 size_t lb_packed_bytes(const lb_packed *p)
