@@ -83,6 +83,8 @@ expect_error "truncated" eval --model "$T/trunc.gguf" --data "$T/d.val.h5" --dev
 expect_error "truncated" info "$T/trunc.gguf"
 printf 'GGML' | cat - <(tail -c +5 "$T/rtn.gguf") > "$T/magic.gguf"
 expect_error "magic" info "$T/magic.gguf"
+cp "$T/rtn.gguf" "$T/v4.gguf" && printf '\x04' | dd of="$T/v4.gguf" bs=1 seek=4 conv=notrunc 2> /dev/null
+expect_error "version 4" eval --model "$T/v4.gguf" --data "$T/d.val.h5" --device cpu
 expect_error "--type must be" export --model "$T/rtn" --format gguf --type q3_k --out "$T/x.gguf"
 expect_error "--format must be" export --model "$T/rtn" --format ggml --type q4_0 --out "$T/x.gguf"
 [ -e "$T/x.gguf" ] && fail "a failed export left a file"
