@@ -61,6 +61,9 @@ enum {
     LB_TENSOR_LOWP_FQ = 1 << 3,    /* CUDA parameter whose lowp holds the fake-quant
                                       w^, written by every forward (ops_quant.c):
                                       the optimizer does not refresh it */
+    LB_TENSOR_GRAD_ZEROS = 1 << 4, /* on a parameter's grad: it holds zeros (marked by
+                                      lb_model_zero_grad); its first writer may
+                                      overwrite it and clears the mark (tape.h) */
 };
 
 struct lb_node;
