@@ -29,11 +29,19 @@ static const struct {
     {"qwen2", "Hello|  | world| |1|2|3|4|5| I|'M|\n\n| x"},
 };
 
-/* pre_name: which of k_pres tok's pre-tokenizer is, or NULL */
+/* only_nfc: tok's normalizers are exactly one NFC (Qwen2's tokenizer.json) */
+static bool only_nfc(const lb_tokenizer *tok)
+{
+    return tok->n_norms == 1 && tok->norms[0].kind == LB_NORM_UNICODE && tok->norms[0].form == LB_NF_C;
+}
+
+/* pre_name: which of k_pres tok's pre-tokenizer is, or NULL. Normalizers
+ * have no GGUF key: none is allowed, except qwen2's NFC (rebuilt from the
+ * name) */
 static lb_status pre_name(const lb_tokenizer *tok, const char **name)
 {
     *name = NULL;
-    if (tok->n_norms > 0 || !tok->byte_level_last || tok->n_pres == 0) return lb_ok();
+    if ((tok->n_norms > 0 && !only_nfc(tok)) || !tok->byte_level_last || tok->n_pres == 0) return lb_ok();
     lb_tok_scratch sc = {0};
     sc.md = pcre2_match_data_create(16, NULL);
     if (!sc.md) return lb_errorf(LB_ERR_OOM, "out of memory");
@@ -52,6 +60,7 @@ static lb_status pre_name(const lb_tokenizer *tok, const char **name)
     LB_TRY(st);
     for (size_t k = 0; k < sizeof k_pres / sizeof k_pres[0]; k++)
         if (!strcmp(joined, k_pres[k].pieces)) *name = k_pres[k].name;
+    if (*name && tok->n_norms > 0 && strcmp(*name, "qwen2")) *name = NULL;
     return lb_ok();
 }
 
@@ -135,8 +144,11 @@ lb_status lb_tok_ggml_from(const lb_tokenizer *tok, int64_t vocab_size, lb_tok_g
         }
         if (!g->tokens[i]) return lb_errorf(LB_ERR_OOM, "out of memory");
     }
-    for (int i = 0; i < tok->n_added; i++)
-        g->types[tok->added[i].id] = tok->added[i].special ? LB_TOKTYPE_CONTROL : LB_TOKTYPE_USER_DEFINED;
+    for (int i = 0; i < tok->n_added; i++) {
+        const lb_added_tok *a = &tok->added[i];
+        g->types[a->id] = a->special ? LB_TOKTYPE_CONTROL : LB_TOKTYPE_USER_DEFINED;
+        g->lossy_added += a->lstrip || a->rstrip || a->single_word;
+    }
     g->bos = tok->bos;
     g->eos = tok->eos;
     return merges_of(tok, g);
@@ -182,7 +194,13 @@ static lb_status build_json(const lb_tok_ggml *g, const char *where, char **text
     cJSON *root = cJSON_CreateObject(), *model = cJSON_CreateObject(), *dec = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "version", "1.0");
     cJSON *added = cJSON_AddArrayToObject(root, "added_tokens");
-    cJSON_AddNullToObject(root, "normalizer");
+    if (!strcmp(g->pre, "qwen2")) { /* Qwen2's tokenizer.json normalizes to NFC */
+        cJSON *nfc = cJSON_CreateObject();
+        cJSON_AddStringToObject(nfc, "type", "NFC");
+        cJSON_AddItemToObject(root, "normalizer", nfc);
+    } else {
+        cJSON_AddNullToObject(root, "normalizer");
+    }
     cJSON_AddItemToObject(root, "pre_tokenizer", pre_json(g->pre));
     cJSON_AddStringToObject(dec, "type", "ByteLevel");
     cJSON_AddItemToObject(root, "decoder", dec);

@@ -6,9 +6,13 @@
  *
  * Only byte-level BPE (tokenizer.ggml.model "gpt2") is supported, with the
  * pre-tokenizers llama.cpp names "gpt-2" (GPT-2's ByteLevel regex),
- * "llama-bpe" (Llama-3's Split regex + ByteLevel) and "qwen2". Which one a
- * tokenizer has is decided by what it does, as llama.cpp does: its
- * pre-tokenizer is run on a test string and the pieces compared.
+ * "llama-bpe" (Llama-3's Split regex + ByteLevel) and "qwen2" (its Split
+ * regex, and its NFC normalizer, which GGUF implies by the name). Which one
+ * a tokenizer has is decided by what it does, as llama.cpp does: its
+ * pre-tokenizer is run on a test string and the pieces compared. GGUF
+ * cannot hold the lstrip / rstrip / single_word flags of added tokens: the
+ * export counts them (lossy_added) and the rebuilt tokenizer matches such
+ * tokens plainly.
  * Not here: SentencePiece ("llama" model) vocabularies.
  */
 #ifndef LB_TOK_GGML_H
@@ -34,6 +38,8 @@ typedef struct lb_tok_ggml {
     size_t *merge_len;
     const char *pre;          /* "gpt-2", "llama-bpe", "qwen2" (static) */
     int32_t bos, eos;         /* -1 when unknown */
+    int lossy_added;          /* added tokens with lstrip / rstrip / single_word, which GGUF
+                                 cannot hold (the rebuilt tokenizer matches them plainly) */
 } lb_tok_ggml;
 
 /* lb_tok_ggml_from: the GGUF view of tok, padded to vocab_size (>= the

@@ -327,6 +327,9 @@ lb_status lb_export_gguf(const lb_model *m, const lb_tokenizer *tok, const lb_gg
     lb_tok_ggml tg;
     LB_TRY(lb_tok_ggml_from(tok, m->cfg.vocab_size, &tg));
     note_activations(m);
+    if (tg.lossy_added)
+        fprintf(stderr, "export: note: %d added tokens have lstrip/rstrip/single_word flags, which GGUF cannot hold\n",
+                tg.lossy_added);
     ex.g = lb_gguf_new();
     ex.bufs = calloc((size_t)m->n_params + 4, sizeof *ex.bufs);
     lb_status st = ex.g && ex.bufs ? lb_ok() : lb_errorf(LB_ERR_OOM, "out of memory");

@@ -12,6 +12,9 @@
  *     64-byte name, duplicate keys and names, nested arrays, a bad
  *     alignment, ne0 not whole blocks) are refused with a message naming
  *     the field;
+ *   - byte-level BPE tokenizers (GPT-2, Llama-3, Qwen2 pre-tokenizers) are
+ *     recognised by name, and rebuilt from their GGUF view they encode the
+ *     library's ids for every case of tests/data/tok; SentencePiece refused;
  *   - a llama (with Q/K biases, GQA) and a gpt2 model with attached
  *     quantizers of each ggml grid (embeddings too; with and without a
  *     quantized head, tied and untied), exported by lb_export_gguf and
@@ -26,8 +29,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "autograd/ctx.h"
+#include "datasets/tok_ggml.h"
 #include "harness.h"
+#include "layers/fileio.h"
 #include "quant/export.h"
 #include "quant/ggml_pack.h"
 #include "quant/gguf.h"
@@ -338,6 +345,96 @@ static void test_bad_files(void)
     expect_bad(&b, b.n, "empty key", "empty key");
 }
 
+/* ---- tokenizers: the GGUF view and back ------------------------------------------- */
+
+/* tok_case: tokenizer tests/data/tok/<dir> is recognised as `pre`, and the
+ * tokenizer rebuilt from its GGUF view encodes every text of cases.json to
+ * the library's ids and decodes them back the same */
+static void tok_case(const char *dir, const char *pre)
+{
+    char path[256];
+    snprintf(path, sizeof path, "data/tok/%s/tokenizer.json", dir);
+    lb_tokenizer *tok = NULL, *back = NULL;
+    lb_status st = lb_tokenizer_load(path, &tok);
+    LB_EXPECTF(!lb_failed(&st), "%s", st.msg);
+    if (lb_failed(&st)) return;
+    lb_tok_ggml g;
+    st = lb_tok_ggml_from(tok, lb_tokenizer_vocab_size(tok) + 3, &g); /* 3 [PAD] fillers */
+    LB_EXPECTF(!lb_failed(&st), "%s: %s", dir, st.msg);
+    if (!lb_failed(&st)) {
+        LB_EXPECTF(!strcmp(g.pre, pre), "%s: pre-tokenizer recognised as %s, expected %s", dir, g.pre, pre);
+        LB_EXPECT(g.types[g.n - 1] == LB_TOKTYPE_UNUSED && !strncmp(g.tokens[g.n - 1], "[PAD", 4));
+        st = lb_tokenizer_from_ggml(&g, "test", &back);
+        LB_EXPECTF(!lb_failed(&st), "%s: %s", dir, st.msg);
+    }
+    char *json = NULL;
+    snprintf(path, sizeof path, "data/tok/%s/cases.json", dir);
+    cJSON *cases = NULL;
+    if (back) {
+        st = lb_read_file(path, &json, NULL);
+        LB_EXPECTF(!lb_failed(&st), "%s", st.msg);
+        if (!lb_failed(&st)) cases = cJSON_Parse(json);
+    }
+    int n = 0;
+    const cJSON *c;
+    /* the added tokens whose lstrip/rstrip/single_word flags GGUF cannot hold */
+    char *tj = NULL;
+    snprintf(path, sizeof path, "data/tok/%s/tokenizer.json", dir);
+    cJSON *tjson = okay(lb_read_file(path, &tj, NULL)) ? cJSON_Parse(tj) : NULL;
+    const char *lossy[16];
+    int n_lossy = 0;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(tjson, "added_tokens")) {
+        bool flags = cJSON_IsTrue(cJSON_GetObjectItem(c, "lstrip")) || cJSON_IsTrue(cJSON_GetObjectItem(c, "rstrip")) ||
+                     cJSON_IsTrue(cJSON_GetObjectItem(c, "single_word"));
+        if (flags && n_lossy < 16) lossy[n_lossy++] = cJSON_GetObjectItem(c, "content")->valuestring;
+    }
+    LB_EXPECTF(!back || g.lossy_added == n_lossy, "%s: %d lossy added tokens counted, %d in the file", dir,
+               back ? g.lossy_added : -1, n_lossy);
+    cJSON_ArrayForEach(c, cases) {
+        const char *text = cJSON_GetObjectItem(c, "text")->valuestring;
+        bool skip = false;
+        for (int k = 0; k < n_lossy; k++) skip |= strstr(text, lossy[k]) != NULL;
+        if (skip) continue;
+        const cJSON *want = cJSON_GetObjectItem(c, "ids");
+        int32_t *ids = NULL;
+        size_t ni = 0, cap = 0;
+        st = lb_tokenizer_encode(back, text, strlen(text), &ids, &ni, &cap);
+        bool same = !lb_failed(&st) && ni == (size_t)cJSON_GetArraySize(want);
+        for (size_t k = 0; same && k < ni; k++) same = ids[k] == cJSON_GetArrayItem(want, (int)k)->valueint;
+        LB_EXPECTF(same, "%s: case %d: the rebuilt tokenizer's ids differ from the library's", dir, n);
+        char *a = lb_tokenizer_decode(back, ids, ni), *b = lb_tokenizer_decode(tok, ids, ni);
+        LB_EXPECTF(a && b && !strcmp(a, b), "%s: case %d: decoding differs", dir, n);
+        free(a);
+        free(b);
+        free(ids);
+        n++;
+    }
+    LB_EXPECTF(!back || n > 0, "%s: no cases read", dir);
+    LB_EXPECT(!back || (lb_tokenizer_eos_id(back) == lb_tokenizer_eos_id(tok) &&
+                        lb_tokenizer_bos_id(back) == lb_tokenizer_bos_id(tok)));
+    cJSON_Delete(cases);
+    cJSON_Delete(tjson);
+    free(tj);
+    free(json);
+    if (back) lb_tok_ggml_free(&g);
+    lb_tokenizer_free(back);
+    lb_tokenizer_free(tok);
+}
+
+static void test_tokenizers(void)
+{
+    tok_case("bytelevel", "gpt-2");
+    tok_case("llama3", "llama-bpe");
+    tok_case("qwen2", "qwen2");
+    lb_tokenizer *spm = NULL;
+    lb_status st = lb_tokenizer_load("data/tok/spm/tokenizer.json", &spm);
+    lb_tok_ggml g;
+    if (!lb_failed(&st)) st = lb_tok_ggml_from(spm, 0, &g);
+    LB_EXPECTF(st.code == LB_ERR_UNSUPPORTED && strstr(st.msg, "byte-level BPE"), "spm: %s", st.msg);
+    lb_tok_ggml_free(&g);
+    lb_tokenizer_free(spm);
+}
+
 /* ---- models: export, load, same logits ------------------------------------------ */
 
 static lb_model_config cfg_of(lb_arch arch)
@@ -472,6 +569,7 @@ int main(int argc, char **argv)
     LB_RUN(test_metadata_roundtrip);
     LB_RUN(test_types_roundtrip);
     LB_RUN(test_bad_files);
+    LB_RUN(test_tokenizers);
     LB_RUN(test_models);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
