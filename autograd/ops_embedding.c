@@ -22,6 +22,9 @@ static void embedding_backward(lb_ctx *ctx, lb_node *node)
     lb_tensor *table = node->in[0], *out = node->out;
     const emb_saved *sv = node->saved;
     int64_t n = lb_op_rows(out), C = table->shape[1];
+    /* accumulates even into a grad marked zero (lb_grad_of takes the mark,
+     * so a tied head's dW written after this adds): only the looked-up rows
+     * are written, the others keep the zeros zero_grad left */
     float *dtable = lb_op_grad_data(ctx, table);
     if (table->device == LB_CUDA)
         lb_cuda_embedding_bwd(ctx, sv->ids, out->grad->data, dtable, n, C, out->dtype);

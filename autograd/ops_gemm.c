@@ -147,25 +147,32 @@ typedef struct linear_saved {
     const void *x16, *w16;      /* CUDA: the bf16 operands the forward read */
 } linear_saved;
 
+/* The backward writes dx, then dw, then dbias. A grad is overwritten (beta
+ * 0), not read as zeros and added to, when lb_grad_dst says so: a new step
+ * grad (an activation's dx; a fake-quant w^'s f32 dW, LB_TENSOR_GRAD_F32) or
+ * a parameter grad marked as holding zeros (the first writer after
+ * zero_grad). One tensor in two roles is taken once, by its first writer,
+ * and the later role accumulates (lb_grad_of): x == w or x == bias share dx's
+ * buffer, written first. On the CPU dx always accumulates (an activation's
+ * grad there is allocated zeroed). */
 static void linear_backward(lb_ctx *ctx, lb_node *node)
 {
     lb_tensor *x = node->in[0], *w = node->in[1], *bias = node->in[2];
     int64_t K = w->shape[1], N = w->shape[0], M = lb_op_rows(x);
-    if (x->device == LB_CUDA) {
-        /* a new step grad is written (beta 0), not zeroed and added to: an
-         * activation's dx, and a fake-quant w^'s f32 dW (LB_TENSOR_GRAD_F32) */
-        bool fresh = false, wfresh = false;
-        lb_tensor *gx = x == w || x == bias ? NULL : lb_grad_fresh(ctx, x, &fresh);
-        void *dx = gx ? gx->data : lb_op_grad_data(ctx, x);
-        lb_tensor *gw = w == bias ? NULL : lb_grad_fresh(ctx, w, &wfresh);
-        void *dw = gw ? gw->data : lb_op_grad_data(ctx, w), *db = lb_op_grad_data(ctx, bias);
+    bool cuda = x->device == LB_CUDA, xo = false, wo = false, bo = false;
+    lb_tensor *gx = cuda ? lb_grad_dst(ctx, x, &xo) : NULL;
+    void *dx = gx ? gx->data : lb_op_grad_data(ctx, x);
+    lb_tensor *gw = w != x ? lb_grad_dst(ctx, w, &wo) : NULL;
+    void *dw = gw ? gw->data : lb_op_grad_data(ctx, w);
+    lb_tensor *gb = bias != x && bias != w ? lb_grad_dst(ctx, bias, &bo) : NULL;
+    void *db = gb ? gb->data : lb_op_grad_data(ctx, bias);
+    if (cuda) {
         const linear_saved *s = node->saved;
-        lb_cuda_linear_bwd(ctx, s->x16, s->w16, cuda_dout(ctx, node->out), dx, grad_dtype(x), fresh,
-                           dw, grad_dtype(w), wfresh, db, M, N, K);
+        lb_cuda_linear_bwd(ctx, s->x16, s->w16, cuda_dout(ctx, node->out), dx, grad_dtype(x), xo,
+                           dw, grad_dtype(w), wo, db, bo, M, N, K);
         return;
     }
-    void *dx = lb_op_grad_data(ctx, x), *dw = lb_op_grad_data(ctx, w), *db = lb_op_grad_data(ctx, bias);
-    lb_cpu_linear_bwd(x->data, w->data, node->out->grad->data, dx, dw, db, M, N, K);
+    lb_cpu_linear_bwd(x->data, w->data, node->out->grad->data, dx, dw, wo, db, bo, M, N, K);
 }
 
 lb_tensor *lb_linear(lb_ctx *ctx, lb_tensor *x, lb_tensor *w, lb_tensor *bias)

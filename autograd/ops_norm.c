@@ -62,17 +62,20 @@ static void rmsnorm_backward(lb_ctx *ctx, lb_node *node)
     lb_tensor *x = node->in[0], *w = node->in[1];
     const norm_saved *sv = node->saved;
     void *dout = node->out->grad->data;
-    float *dw = lb_op_grad_data(ctx, w);
+    /* dw is overwritten when marked zero (its first writer after zero_grad) */
+    bool wo = false;
+    lb_tensor *gw = w != x ? lb_grad_dst(ctx, w, &wo) : NULL;
+    float *dw = gw ? gw->data : lb_op_grad_data(ctx, w);
     if (x->device == LB_CUDA) {
         bool fresh = false;   /* a new dx is written, not zeroed and added to */
         lb_tensor *gx = x == w ? NULL : lb_grad_fresh(ctx, x, &fresh);
         void *dx = gx ? gx->data : lb_op_grad_data(ctx, x);
-        lb_cuda_rmsnorm_bwd(ctx, x->data, w->data, sv->rstd, dout, dx, fresh, dw, lb_op_rows(x),
+        lb_cuda_rmsnorm_bwd(ctx, x->data, w->data, sv->rstd, dout, dx, fresh, dw, wo, lb_op_rows(x),
                             w->shape[0], x->dtype);
         return;
     }
     void *dx = lb_op_grad_data(ctx, x);
-    lb_cpu_rmsnorm_bwd(x->data, w->data, sv->rstd, dout, dx, dw, lb_op_rows(x), w->shape[0]);
+    lb_cpu_rmsnorm_bwd(x->data, w->data, sv->rstd, dout, dx, dw, wo, lb_op_rows(x), w->shape[0]);
 }
 
 lb_tensor *lb_rmsnorm(lb_ctx *ctx, lb_tensor *x, lb_tensor *w, float eps)
@@ -162,12 +165,18 @@ static void layernorm_backward(lb_ctx *ctx, lb_node *node)
     lb_tensor *x = node->in[0], *w = node->in[1], *b = node->in[2];
     const norm_saved *sv = node->saved;
     void *dout = node->out->grad->data, *dx = lb_op_grad_data(ctx, x);
-    float *dw = lb_op_grad_data(ctx, w), *db = lb_op_grad_data(ctx, b);
+    /* dw, db are overwritten when marked zero; x first, one tensor in two
+     * roles is taken once (tape.h) */
+    bool wo = false, bo = false;
+    lb_tensor *gw = w != x ? lb_grad_dst(ctx, w, &wo) : NULL;
+    float *dw = gw ? gw->data : lb_op_grad_data(ctx, w);
+    lb_tensor *gb = b != x && b != w ? lb_grad_dst(ctx, b, &bo) : NULL;
+    float *db = gb ? gb->data : lb_op_grad_data(ctx, b);
     if (x->device == LB_CUDA)
-        lb_cuda_layernorm_bwd(ctx, x->data, w->data, sv->mean, sv->rstd, dout, dx, dw, db,
+        lb_cuda_layernorm_bwd(ctx, x->data, w->data, sv->mean, sv->rstd, dout, dx, dw, wo, db, bo,
                               lb_op_rows(x), w->shape[0], x->dtype);
     else
-        lb_cpu_layernorm_bwd(x->data, w->data, sv->mean, sv->rstd, dout, dx, dw, db,
+        lb_cpu_layernorm_bwd(x->data, w->data, sv->mean, sv->rstd, dout, dx, dw, wo, db, bo,
                              lb_op_rows(x), w->shape[0]);
 }
 

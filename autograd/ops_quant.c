@@ -19,8 +19,10 @@
  * copy), else into a new bf16 step tensor. w^ stands for the f32 weight:
  * it is marked LB_TENSOR_GRAD_F32, so its grad is f32 (the GEMM backward
  * writes dW^ unrounded, as it writes an unquantized weight's master grad)
- * and this backward reads it and accumulates into the f32 master grad and
- * the f32 scale/zero grads in one pass. Activations keep their dtype (bf16).
+ * and this backward reads it and accumulates into the f32 master grad (or
+ * overwrites it when it is marked zero: the first writer after zero_grad,
+ * lb_grad_dst) and the f32 scale/zero grads (these accumulate: the trainer
+ * zeroes them without a mark) in one pass. Activations keep their dtype (bf16).
  */
 #include <math.h>
 #include <string.h>
@@ -55,15 +57,18 @@ static void fq_weight_backward(lb_ctx *ctx, lb_node *node)
     const lb_quantizer *q = sv->q;
     lb_tensor *w = node->in[0];
     const float *dout = node->out->grad->data;
-    float *dw = lb_op_grad_data(ctx, w);
+    bool over = false;   /* w's grad marked zero: written, not read */
+    lb_tensor *gw = lb_grad_dst(ctx, w, &over);
+    float *dw = gw ? gw->data : NULL;
     if (q->spec.format != LB_QF_INT) {   /* value grids and ggml presets never mask */
+        if (dw && over) memset(dw, 0, lb_tensor_nbytes(gw));   /* 0 + dout: the same bits */
         if (dw) lb_cpu_acc(dw, dout, lb_tensor_numel(w));
         return;
     }
     float *ds = node->n_in > 1 ? lb_op_grad_data(ctx, node->in[1]) : NULL;
     float *dz = node->n_in > 2 ? lb_op_grad_data(ctx, node->in[2]) : NULL;
     lb_cpu_fake_quant_int_bwd(w->data, sv->s, sv->z, dout, layout_of(q), q->spec.bits,
-                              lsq_grad_scale(q), dw, ds, dz);
+                              lsq_grad_scale(q), dw, over, ds, dz);
 }
 
 /* ---- weights on CUDA ------------------------------------------------------------ */
@@ -122,12 +127,14 @@ static void fq_weight_backward_cuda(lb_ctx *ctx, lb_node *node)
     const fq_cuda_saved *sv = node->saved;
     const lb_quantizer *q = sv->q;
     lb_tensor *w = node->in[0], *dout = node->out->grad;
-    float *dw = lb_op_grad_data(ctx, w);
+    bool over = false;   /* w's grad marked zero: written, not read (no read-modify-write) */
+    lb_tensor *gw = lb_grad_dst(ctx, w, &over);
+    float *dw = gw ? gw->data : NULL;
     float *ds = node->n_in > 1 ? lb_op_grad_data(ctx, node->in[1]) : NULL;
     float *dz = node->n_in > 2 ? lb_op_grad_data(ctx, node->in[2]) : NULL;
     lb_cuda_qweight Q = cuda_desc(q);
     lb_cuda_fake_quant_weight_bwd(ctx, &Q, w->data, sv->s, sv->z, dout->data, dout->dtype,
-                                  lsq_grad_scale(q), dw, ds, dz);
+                                  lsq_grad_scale(q), dw, over, ds, dz);
 }
 
 static lb_tensor *fake_quant_weight_cuda(lb_ctx *ctx, lb_tensor *w, lb_quantizer *q)

@@ -50,7 +50,10 @@ lb_node *lb_tape_record(lb_ctx *ctx, const char *op, lb_backward_fn bw,
 
 lb_tensor *lb_grad_of(lb_ctx *ctx, lb_tensor *t)
 {
-    if (t->grad) return t->grad;
+    if (t->grad) {
+        t->grad->flags &= ~LB_TENSOR_GRAD_ZEROS;   /* the caller adds to the zeros */
+        return t->grad;
+    }
     LB_CHECKF(lb_dtype_is_float(t->dtype), "the gradient of %s, a %s tensor",
               t->name ? t->name : "a tensor", lb_dtype_name(t->dtype));
     /* CPU grads are f32; CUDA grads have their tensor's dtype (tensor.h)
@@ -98,6 +101,23 @@ lb_tensor *lb_grad_fresh(lb_ctx *ctx, lb_tensor *t, bool *fresh)
     t->grad = lb_tensor_new_dev(ctx, LB_CUDA, f32_grad ? LB_F32 : t->dtype, t->ndim, t->shape);
     *fresh = true;
     return t->grad;
+}
+
+void lb_grad_mark_zero(lb_tensor *t)
+{
+    if (t && t->grad) t->grad->flags |= LB_TENSOR_GRAD_ZEROS;
+}
+
+lb_tensor *lb_grad_dst(lb_ctx *ctx, lb_tensor *t, bool *overwrite)
+{
+    *overwrite = false;
+    if (!t || !t->requires_grad) return NULL;
+    if (t->grad && (t->grad->flags & LB_TENSOR_GRAD_ZEROS)) {
+        t->grad->flags &= ~LB_TENSOR_GRAD_ZEROS;
+        *overwrite = true;
+        return t->grad;
+    }
+    return lb_grad_fresh(ctx, t, overwrite);
 }
 
 bool lb_step_release(lb_ctx *ctx, lb_tensor *t)

@@ -6,8 +6,18 @@
  * topological order, so lb_backward walks the list once.
  *
  * Backward contract: a node's backward reads out->grad and ACCUMULATES (+=)
- * into the grads of its inputs obtained with lb_grad_of(). It never
- * overwrites an input's grad.
+ * into the grads of its inputs obtained with lb_grad_of(), or OVERWRITES a
+ * grad it got with *fresh / *overwrite set from lb_grad_fresh() or
+ * lb_grad_dst(): a new step grad, or a parameter grad marked as holding
+ * zeros (LB_TENSOR_GRAD_ZEROS, set by lb_grad_mark_zero: lb_model_zero_grad).
+ *
+ * "Grads are zero": the mark lets the first writer of a parameter grad after
+ * zero_grad write (a GEMM with beta 0) instead of read zeros and add. The
+ * mark is taken (cleared) by whichever writer comes first, in stream order:
+ * lb_grad_dst hands it to a writer that writes every element, lb_grad_of
+ * simply clears it (that writer accumulates into the zeros the caller left
+ * there). So a second writer (the other micro-batches of an accumulation,
+ * the embedding of a tied head, a parameter read twice) always accumulates.
  */
 #ifndef LB_TAPE_H
 #define LB_TAPE_H
@@ -47,7 +57,8 @@ lb_node *lb_tape_record(lb_ctx *ctx, const char *op, lb_backward_fn bw,
 /* lb_grad_of: t's grad (t's shape and device; f32 on the CPU, t's dtype on
  * CUDA but f32 for a LB_TENSOR_GRAD_F32 tensor), allocated zeroed on first
  * use with t's lifetime (heap or cudaMalloc for persistent tensors, the
- * step arena or pool otherwise). */
+ * step arena or pool otherwise). Clears the grad's LB_TENSOR_GRAD_ZEROS
+ * mark: the caller accumulates (a writer that does not know the mark). */
 lb_tensor *lb_grad_of(lb_ctx *ctx, lb_tensor *t);
 
 /* lb_grad_take: hands `from`'s grad buffer to t instead of copying it, when
@@ -68,6 +79,22 @@ bool lb_grad_take(lb_ctx *ctx, lb_tensor *t, lb_tensor *from);
  * every element (=, not +=). Otherwise lb_grad_of(t) with *fresh false (+=).
  * NULL when t is NULL or needs no grad. */
 lb_tensor *lb_grad_fresh(lb_ctx *ctx, lb_tensor *t, bool *fresh);
+
+/* lb_grad_mark_zero: marks t's grad (if t has one) as holding zeros
+ * (LB_TENSOR_GRAD_ZEROS). The caller has just zeroed it (lb_model_zero_grad
+ * keeps its memset: a writer that ignores the mark still adds to zeros);
+ * the mark lets the first writer overwrite instead (lb_grad_dst). */
+void lb_grad_mark_zero(lb_tensor *t);
+
+/* lb_grad_dst: for a backward that can OVERWRITE t's whole grad: when t's
+ * grad is marked as holding zeros (lb_grad_mark_zero), takes the mark,
+ * sets *overwrite and returns the grad: the caller must then write every
+ * element (=, not +=; what was there may be anything). Otherwise
+ * lb_grad_fresh(t, overwrite) (a new CUDA step grad: *overwrite true; else
+ * lb_grad_of, *overwrite false: +=). NULL when t is NULL or needs no grad.
+ * When one kernel writes two grads that may be the same tensor, take the
+ * second one with lb_grad_of (the first overwrite must not follow an add). */
+lb_tensor *lb_grad_dst(lb_ctx *ctx, lb_tensor *t, bool *overwrite);
 
 /* lb_step_release: gives t's memory back at once (CUDA: to the stream-
  * ordered pool, in stream order) when the caller knows that nothing reads

@@ -231,14 +231,20 @@ lb_status lb_model_init_random_dev(lb_ctx *ctx, lb_model *m, const lb_model_conf
     return lb_ok();
 }
 
+/* The memset stays although every grad is also marked as holding zeros
+ * (lb_grad_mark_zero; its first writer overwrites it): a parameter no op
+ * writes in a step (frozen by the graph, an unused table row), or a writer
+ * that does not take the mark (tape.h), then still reads zeros, and the
+ * optimizer and the grad norm need no "marked" case. */
 void lb_model_zero_grad(lb_ctx *ctx, lb_model *m)
 {
     if (m->device == LB_CUDA) {
         if (m->grad_base) lb_cuda_memset_zero(ctx, m->grad_base, (size_t)m->grad_floats * sizeof(float));
-        return;
+    } else {
+        for (int i = 0; i < m->n_params; i++) {
+            lb_tensor *g = m->params[i]->grad;
+            if (g) memset(g->data, 0, lb_tensor_nbytes(g));
+        }
     }
-    for (int i = 0; i < m->n_params; i++) {
-        lb_tensor *g = m->params[i]->grad;
-        if (g) memset(g->data, 0, lb_tensor_nbytes(g));
-    }
+    for (int i = 0; i < m->n_params; i++) lb_grad_mark_zero(m->params[i]);
 }

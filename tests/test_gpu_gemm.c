@@ -246,9 +246,10 @@ static void test_gemm_batched(void) { sweep_batched(); }
 /* ---- lb_cuda_linear_fwd / _bwd ----------------------------------------------- */
 
 /* y_type: the output's dtype, and dx's (x's dtype); dw, dbias are f32.
- * overwrite: dx and dw start as NaN and are written with beta 0 (the
- * backward's fresh grads), compared with a CPU backward from zero; else all
- * grads start at PRESEED and are accumulated into. */
+ * overwrite: dx, dw and dbias start as NaN and are overwritten (the
+ * backward's fresh grads, a parameter grad marked zero), compared with a CPU
+ * backward from zero; else all grads start at PRESEED and are accumulated
+ * into. */
 static void check_linear_k(int64_t M, int64_t N, int64_t K, bool with_bias, lb_dtype y_type,
                            bool overwrite, uint64_t seed)
 {
@@ -279,15 +280,16 @@ static void check_linear_k(int64_t M, int64_t N, int64_t K, bool with_bias, lb_d
     free(got);
 
     float start = overwrite ? 0.0f : PRESEED, gstart = overwrite ? NAN : PRESEED;
-    float *rdx = filled(M * K, start), *rdw = filled(N * K, start), *rdb = filled(N, PRESEED);
-    float *sdx = filled(M * K, start), *sdw = filled(N * K, start), *sdb = filled(N, PRESEED);
-    lb_cpu_linear_bwd(x, w, dy, rdx, rdw, with_bias ? rdb : NULL, M, N, K);
-    lb_cpu_linear_bwd(ax, aw, ady, sdx, sdw, with_bias ? sdb : NULL, M, N, K);
-    float *pdx = filled(M * K, gstart), *pdw = filled(N * K, gstart), *pdb = filled(N, PRESEED);
+    float *rdx = filled(M * K, start), *rdw = filled(N * K, start), *rdb = filled(N, start);
+    float *sdx = filled(M * K, start), *sdw = filled(N * K, start), *sdb = filled(N, start);
+    lb_cpu_linear_bwd(x, w, dy, rdx, rdw, false, with_bias ? rdb : NULL, false, M, N, K);
+    lb_cpu_linear_bwd(ax, aw, ady, sdx, sdw, false, with_bias ? sdb : NULL, false, M, N, K);
+    /* without a bias dbias is untouched: compared as it was */
+    float *pdx = filled(M * K, gstart), *pdw = filled(N * K, gstart), *pdb = filled(N, with_bias ? gstart : start);
     lb_tensor *gdy = dev(LB_BF16, dy, M * N), *gdx = dev(y_type, pdx, M * K),
               *gdw = dev(LB_F32, pdw, N * K), *gdb = dev(LB_F32, pdb, N);
     lb_cuda_linear_bwd(&g_gpu, gx->data, gw->data, gdy->data, gdx->data, y_type, overwrite,
-                       gdw->data, LB_F32, overwrite, with_bias ? gdb->data : NULL, M, N, K);
+                       gdw->data, LB_F32, overwrite, with_bias ? gdb->data : NULL, overwrite, M, N, K);
     float *gotx = host(gdx), *gotw = host(gdw), *gotb = host(gdb);
     snprintf(w2, sizeof w2, "%s: dx", what);
     check(w2, gotx, rdx, sdx, NULL, M * K, N, y_type == LB_BF16, true);
@@ -519,11 +521,11 @@ static void bench_linear(int64_t M, int64_t N, int64_t K, bool with_bias)
         lb_tensor *gdb = lb_tensor_zeros_dev(&g_gpu, LB_CUDA, LB_F32, 1, (int64_t[]){N});
         for (int i = 0; i < 3; i++)
             lb_cuda_linear_bwd(&g_gpu, gx->data, gw->data, gy->data, gdx->data, LB_BF16, false, gdw->data,
-                               LB_F32, false, gdb->data, M, N, K);
+                               LB_F32, false, gdb->data, false, M, N, K);
         for (int i = 0; i < 20; i++) {
             LB_CUDA_CHECK(cudaEventRecord(e0, st));
             lb_cuda_linear_bwd(&g_gpu, gx->data, gw->data, gy->data, gdx->data, LB_BF16, false, gdw->data,
-                               LB_F32, false, gdb->data, M, N, K);
+                               LB_F32, false, gdb->data, false, M, N, K);
             LB_CUDA_CHECK(cudaEventRecord(e1, st));
             LB_CUDA_CHECK(cudaEventSynchronize(e1));
             LB_CUDA_CHECK(cudaEventElapsedTime(&ms[i], e0, e1));

@@ -193,7 +193,7 @@ static void run_bwd(lb_ctx *ctx, void *p)
 {
     norm_bench *b = p;
     lb_cuda_rmsnorm_bwd(ctx, b->x->data, b->w->data, b->rstd, b->dy->data, b->dx->data, false,
-                        b->dw->data, b->x->shape[0], b->x->shape[1], LB_BF16);
+                        b->dw->data, false, b->x->shape[0], b->x->shape[1], LB_BF16);
 }
 
 /* LOWBIT_BENCH=1: RMSNorm kernels at (16384, 4096) bf16 against the bytes

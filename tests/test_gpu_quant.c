@@ -564,7 +564,7 @@ static void run_bwd(void *p)
 {
     bench_arg *b = p;
     lb_cuda_fake_quant_weight_bwd(&g_gpu, &b->Q, b->w, b->s, b->z, b->dout, LB_BF16, 0.01f, b->dw,
-                                  b->ds, b->dz);
+                                  false, b->ds, b->dz);
 }
 
 static void run_copy(void *p)

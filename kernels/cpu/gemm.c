@@ -61,11 +61,17 @@ void lb_cpu_linear_fwd(const float *x, const float *w, const float *bias, float 
     sgemm(false, true, M, N, K, 1.0f, x, w, bias ? 1.0f : 0.0f, y);
 }
 
+/* Overwriting: OpenBLAS applies beta first (beta 0 clears c) and then adds
+ * the product in the same order either way, so beta 0 gives the bits beta 1
+ * gives on zeros; the bias sums are added to cleared zeros. */
 void lb_cpu_linear_bwd(const float *x, const float *w, const float *dy,
-                       float *dx, float *dw, float *dbias,
+                       float *dx, float *dw, bool dw_overwrite, float *dbias, bool db_overwrite,
                        int64_t M, int64_t N, int64_t K)
 {
     if (dx) sgemm(false, false, M, K, N, 1.0f, dy, w, 1.0f, dx); /* (M, N) @ (N, K) */
-    if (dw) sgemm(true, false, N, K, M, 1.0f, dy, x, 1.0f, dw);  /* (N, M) @ (M, K) */
-    if (dbias) lb_cpu_colsum_acc(dy, dbias, M, N);
+    if (dw) sgemm(true, false, N, K, M, 1.0f, dy, x, dw_overwrite ? 0.0f : 1.0f, dw);  /* (N, M) @ (M, K) */
+    if (dbias) {
+        if (db_overwrite) memset(dbias, 0, (size_t)N * sizeof(float));
+        lb_cpu_colsum_acc(dy, dbias, M, N);
+    }
 }

@@ -51,10 +51,13 @@ void lb_cpu_gemm_bwd(bool ta, bool tb, int64_t M, int64_t N, int64_t K,
 void lb_cpu_linear_fwd(const float *x, const float *w, const float *bias, float *y,
                        int64_t M, int64_t N, int64_t K);
 
-/* lb_cpu_linear_bwd: ACCUMULATES dx (M, K) += dy @ w, dw (N, K) += dy^T @ x,
- * dbias (N) += column sums of dy; each of dx, dw, dbias may be NULL. */
+/* lb_cpu_linear_bwd: ACCUMULATES dx (M, K) += dy @ w; dw (N, K) += dy^T @ x
+ * and dbias (N) += column sums of dy each accumulate, or overwrite when the
+ * grad is marked zero (dw_overwrite, db_overwrite: what was there is not
+ * read; the sums are the same as added to zeros, bit for bit). Each of dx,
+ * dw, dbias may be NULL. */
 void lb_cpu_linear_bwd(const float *x, const float *w, const float *dy,
-                       float *dx, float *dw, float *dbias,
+                       float *dx, float *dw, bool dw_overwrite, float *dbias, bool db_overwrite,
                        int64_t M, int64_t N, int64_t K);
 
 /* ---- elementwise.c ---------------------------------------------------------
@@ -124,10 +127,12 @@ void lb_cpu_sum_bwd(float dout, float *dx, int64_t n);
 void lb_cpu_rmsnorm_fwd(const float *x, const float *w, float *out, float *rstd,
                         int64_t rows, int64_t C, float eps);
 
-/* lb_cpu_rmsnorm_bwd: with rstd from the forward, ACCUMULATES dx (rows, C)
- * and dw (C); either may be NULL. */
+/* lb_cpu_rmsnorm_bwd: with rstd from the forward, ACCUMULATES dx (rows, C);
+ * dw (C) accumulates, or overwrites when the grad is marked zero
+ * (dw_overwrite: cleared, then the same sums: the bits of adding to zeros).
+ * dx or dw may be NULL. */
 void lb_cpu_rmsnorm_bwd(const float *x, const float *w, const float *rstd,
-                        const float *dout, float *dx, float *dw,
+                        const float *dout, float *dx, float *dw, bool dw_overwrite,
                         int64_t rows, int64_t C);
 
 /* lb_cpu_layernorm_fwd: per row: out = (x - mean) * rstd * w + b with the
@@ -136,11 +141,12 @@ void lb_cpu_rmsnorm_bwd(const float *x, const float *w, const float *rstd,
 void lb_cpu_layernorm_fwd(const float *x, const float *w, const float *b, float *out,
                           float *mean, float *rstd, int64_t rows, int64_t C, float eps);
 
-/* lb_cpu_layernorm_bwd: ACCUMULATES dx (rows, C), dw (C), db (C); each may
- * be NULL. */
+/* lb_cpu_layernorm_bwd: ACCUMULATES dx (rows, C); dw (C) and db (C) each
+ * accumulate, or overwrite when the grad is marked zero (dw_overwrite,
+ * db_overwrite: cleared, then the same sums). Each may be NULL. */
 void lb_cpu_layernorm_bwd(const float *x, const float *w, const float *mean,
-                          const float *rstd, const float *dout,
-                          float *dx, float *dw, float *db, int64_t rows, int64_t C);
+                          const float *rstd, const float *dout, float *dx, float *dw,
+                          bool dw_overwrite, float *db, bool db_overwrite, int64_t rows, int64_t C);
 
 /* ---- softmax.c ------------------------------------------------------------- */
 
@@ -160,7 +166,8 @@ void lb_cpu_embedding_fwd(const float *table, const int32_t *ids, float *out,
                           int64_t n, int64_t C);
 
 /* lb_cpu_embedding_bwd: ACCUMULATES dtable[ids[i]] += dout[i] for every i,
- * repeated ids summed in index order. */
+ * repeated ids summed in index order; also into a grad marked zero (a
+ * scatter never overwrites: the rows it is not given keep their zeros). */
 void lb_cpu_embedding_bwd(const int32_t *ids, const float *dout, float *dtable,
                           int64_t n, int64_t C);
 
@@ -289,12 +296,14 @@ void lb_cpu_quant_absmax_params(const float *w, lb_cpu_qlayout L, float vmax, bo
 void lb_cpu_fake_quant_int_fwd(const float *w, const float *s, const float *z, lb_cpu_qlayout L,
                                int bits, float *out, uint8_t *codes);
 
-/* lb_cpu_fake_quant_int_bwd: with r = round(w/s) + z: ACCUMULATES
- * dw += dout where 0 <= r <= maxq; ds[group] += g * sum dout * (q - z -
- * (inside ? w/s : 0)) (LSQ); dz[group] += g * sum dout * (inside ? 0 : -s)
- * (LSQ+). dw, ds, dz may each be NULL. */
+/* lb_cpu_fake_quant_int_bwd: with r = round(w/s) + z: dw += dout where
+ * 0 <= r <= maxq: dw accumulates, or overwrites when the grad is marked
+ * zero (dw_overwrite: not read; dout inside, 0 outside, the bits of adding
+ * to zeros); ds[group] += g * sum dout * (q - z - (inside ? w/s : 0)) (LSQ)
+ * and dz[group] += g * sum dout * (inside ? 0 : -s) (LSQ+) ACCUMULATE. dw,
+ * ds, dz may each be NULL. */
 void lb_cpu_fake_quant_int_bwd(const float *w, const float *s, const float *z, const float *dout,
-                               lb_cpu_qlayout L, int bits, float g, float *dw, float *ds,
+                               lb_cpu_qlayout L, int bits, float g, float *dw, bool dw_overwrite, float *ds,
                                float *dz);
 
 /* lb_cpu_fake_quant_lut_fwd: nf4 / fp4 / fp8 (e4m3fn) codes of w/s and

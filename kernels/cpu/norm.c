@@ -29,7 +29,7 @@ void lb_cpu_rmsnorm_fwd(const float *x, const float *w, float *out, float *rstd,
 /* With xh = x * rstd and g = dout * w:
  *   dx = rstd * (g - xh * mean(g * xh)),  dw = sum over rows of dout * xh. */
 void lb_cpu_rmsnorm_bwd(const float *x, const float *w, const float *rstd,
-                        const float *dout, float *dx, float *dw,
+                        const float *dout, float *dx, float *dw, bool dw_overwrite,
                         int64_t rows, int64_t C)
 {
     if (dx) {
@@ -50,6 +50,8 @@ void lb_cpu_rmsnorm_bwd(const float *x, const float *w, const float *rstd,
         for (int64_t blk = 0; blk < nblk; blk++) {
             int64_t c0 = blk * LB_NORM_COL_BLOCK;
             int64_t c1 = c0 + LB_NORM_COL_BLOCK < C ? c0 + LB_NORM_COL_BLOCK : C;
+            if (dw_overwrite)
+                for (int64_t c = c0; c < c1; c++) dw[c] = 0.0f;
             for (int64_t r = 0; r < rows; r++)
                 for (int64_t c = c0; c < c1; c++)
                     dw[c] += dout[r * C + c] * (x[r * C + c] * rstd[r]);
@@ -84,8 +86,8 @@ void lb_cpu_layernorm_fwd(const float *x, const float *w, const float *b, float 
  *   dx = rstd * (g - mean(g) - xh * mean(g * xh)),
  *   dw = sum over rows of dout * xh,  db = sum over rows of dout. */
 void lb_cpu_layernorm_bwd(const float *x, const float *w, const float *mean,
-                          const float *rstd, const float *dout,
-                          float *dx, float *dw, float *db, int64_t rows, int64_t C)
+                          const float *rstd, const float *dout, float *dx, float *dw,
+                          bool dw_overwrite, float *db, bool db_overwrite, int64_t rows, int64_t C)
 {
     if (dx) {
         #pragma omp parallel for schedule(static) if (rows * C > LB_CPU_PAR_MIN)
@@ -109,6 +111,10 @@ void lb_cpu_layernorm_bwd(const float *x, const float *w, const float *mean,
         for (int64_t blk = 0; blk < nblk; blk++) {
             int64_t c0 = blk * LB_NORM_COL_BLOCK;
             int64_t c1 = c0 + LB_NORM_COL_BLOCK < C ? c0 + LB_NORM_COL_BLOCK : C;
+            for (int64_t c = c0; c < c1; c++) {
+                if (dw && dw_overwrite) dw[c] = 0.0f;
+                if (db && db_overwrite) db[c] = 0.0f;
+            }
             for (int64_t r = 0; r < rows; r++) {
                 for (int64_t c = c0; c < c1; c++) {
                     float dy = dout[r * C + c];

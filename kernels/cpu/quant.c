@@ -153,15 +153,16 @@ void lb_cpu_fake_quant_int_fwd(const float *w, const float *s, const float *z, l
 
 /* int_bwd_group: the backward of one group of n elements sharing sk, zk;
  * returns its LSQ sums through *ds_sum, *dz_sum. */
-static void int_bwd_group(const float *w, const float *dout, float *dw, int64_t n, float sk,
-                          float zk, float maxq, double *ds_sum, double *dz_sum)
+static void int_bwd_group(const float *w, const float *dout, float *dw, bool dw_over, int64_t n,
+                          float sk, float zk, float maxq, double *ds_sum, double *dz_sum)
 {
     double a = 0.0, b = 0.0;
     for (int64_t j = 0; j < n; j++) {
         float v = w[j] / sk, r = rne(v) + zk;
         bool inside = r >= 0.0f && r <= maxq;
         float q = clampf(r, 0.0f, maxq);
-        if (dw && inside) dw[j] += dout[j];
+        if (dw && dw_over) dw[j] = inside ? 0.0f + dout[j] : 0.0f;   /* the bits of adding to 0 */
+        else if (dw && inside) dw[j] += dout[j];
         a += (double)dout[j] * (double)((q - zk) - (inside ? v : 0.0f));
         if (!inside) b -= (double)dout[j] * sk;
     }
@@ -170,15 +171,15 @@ static void int_bwd_group(const float *w, const float *dout, float *dw, int64_t 
 }
 
 void lb_cpu_fake_quant_int_bwd(const float *w, const float *s, const float *z, const float *dout,
-                               lb_cpu_qlayout L, int bits, float g, float *dw, float *ds,
-                               float *dz)
+                               lb_cpu_qlayout L, int bits, float g, float *dw, bool dw_overwrite,
+                               float *ds, float *dz)
 {
     float maxq = (float)((1 << bits) - 1);
     if (L.tensor) {
         double a = 0.0, b = 0.0;
         for (int64_t r = 0; r < L.rows; r++)
-            int_bwd_group(w + r * L.cols, dout + r * L.cols, dw ? dw + r * L.cols : NULL, L.cols,
-                          s[0], z[0], maxq, &a, &b);
+            int_bwd_group(w + r * L.cols, dout + r * L.cols, dw ? dw + r * L.cols : NULL, dw_overwrite,
+                          L.cols, s[0], z[0], maxq, &a, &b);
         if (ds) ds[0] += (float)(g * a);
         if (dz) dz[0] += (float)(g * b);
         return;
@@ -189,8 +190,8 @@ void lb_cpu_fake_quant_int_bwd(const float *w, const float *s, const float *z, c
         for (int64_t k = 0; k < G; k++) {
             int64_t off = r * L.cols + k * L.group;
             double a = 0.0, b = 0.0;
-            int_bwd_group(w + off, dout + off, dw ? dw + off : NULL, L.group, s[r * G + k],
-                          z[r * G + k], maxq, &a, &b);
+            int_bwd_group(w + off, dout + off, dw ? dw + off : NULL, dw_overwrite, L.group,
+                          s[r * G + k], z[r * G + k], maxq, &a, &b);
             if (ds) ds[r * G + k] += (float)(g * a);
             if (dz) dz[r * G + k] += (float)(g * b);
         }

@@ -405,11 +405,12 @@ static void gemm_run(lb_ctx *ctx, const gemm_call *g)
 #define CS_COLS 32
 #define CS_ROWS 16
 
-/* colsum_acc: db[j] += sum_i dy[i, j] over (M, N) bf16 dy, fp32 sums in a
- * fixed order: thread (x, y) of a block sums rows y, y + 16, ... of column
- * j, then the block adds its 16 partial sums in row order. */
+/* colsum_acc: db[j] += sum_i dy[i, j] over (M, N) bf16 dy (or = with
+ * overwrite: db is not read), fp32 sums in a fixed order: thread (x, y) of a
+ * block sums rows y, y + 16, ... of column j, then the block adds its 16
+ * partial sums in row order. */
 __global__ void colsum_acc_kernel(const bf16 *__restrict__ dy, float *__restrict__ db,
-                                  int64_t M, int64_t N)
+                                  int64_t M, int64_t N, bool overwrite)
 {
     __shared__ float part[CS_ROWS][CS_COLS];
     int tx = threadIdx.x, ty = threadIdx.y;
@@ -422,7 +423,7 @@ __global__ void colsum_acc_kernel(const bf16 *__restrict__ dy, float *__restrict
     if (ty == 0 && j < N) {
         float t = 0.0f;
         for (int r = 0; r < CS_ROWS; r++) t += part[r][tx];
-        db[j] += t;
+        db[j] = (overwrite ? 0.0f : db[j]) + t;   /* overwrite: the bits of adding to 0 */
     }
 }
 
@@ -493,7 +494,8 @@ void lb_cuda_linear_fwd(lb_ctx *ctx, const void *x, const void *w, const float *
 
 void lb_cuda_linear_bwd(lb_ctx *ctx, const void *x, const void *w, const void *dy,
                         void *dx, lb_dtype dx_type, bool dx_overwrite, void *dw, lb_dtype dw_type,
-                        bool dw_overwrite, float *dbias, int64_t M, int64_t N, int64_t K)
+                        bool dw_overwrite, float *dbias, bool db_overwrite, int64_t M, int64_t N,
+                        int64_t K)
 {
     if (dx) {   /* dx (M, K) += dy (M, N) @ w (N, K); = with dx_overwrite */
         gemm_call g = {false, false, M, K, N, 1, (const bf16 *)dy, 0, (const bf16 *)w, 0,
@@ -508,7 +510,8 @@ void lb_cuda_linear_bwd(lb_ctx *ctx, const void *x, const void *w, const void *d
     }
     if (dbias && M > 0 && N > 0) {
         dim3 grid((unsigned)((N + CS_COLS - 1) / CS_COLS)), block(CS_COLS, CS_ROWS);
-        colsum_acc_kernel<<<grid, block, 0, lb_cuda_stream(ctx)>>>((const bf16 *)dy, dbias, M, N);
+        colsum_acc_kernel<<<grid, block, 0, lb_cuda_stream(ctx)>>>((const bf16 *)dy, dbias, M, N,
+                                                                    db_overwrite);
         LB_CUDA_LAUNCH_CHECK(ctx);
     }
 }

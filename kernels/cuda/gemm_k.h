@@ -45,15 +45,17 @@ void lb_cuda_gemm_bwd(lb_ctx *ctx, bool ta, bool tb, int64_t batch, bool shared_
 void lb_cuda_linear_fwd(lb_ctx *ctx, const void *x, const void *w, const float *bias, void *y,
                         lb_dtype y_type, int64_t M, int64_t N, int64_t K);
 
-/* lb_cuda_linear_bwd: ACCUMULATES dx (M, K, dtype dx_type) += dy @ w
- * (OVERWRITES dx = dy @ w when dx_overwrite: beta 0, dx need not be
- * initialised), dw (N, K, dtype dw_type: f32 for a parameter's master grad,
- * written by cuBLASLt directly) += dy^T @ x (OVERWRITES when dw_overwrite),
- * dbias (N, f32) += the column sums of dy (a fixed-order reduction kernel).
- * Any grad may be NULL. */
+/* lb_cuda_linear_bwd: each grad accumulates, or overwrites when the grad is
+ * marked zero or new (its *_overwrite flag: beta 0 / not read, it need not
+ * be initialised): dx (M, K, dtype dx_type) += dy @ w; dw (N, K, dtype
+ * dw_type: f32 for a parameter's master grad, written by cuBLASLt
+ * directly) += dy^T @ x; dbias (N, f32) += the column sums of dy (a
+ * fixed-order reduction kernel; overwriting gives the bits of adding to 0).
+ * Runs dx, then dw, then dbias. Any grad may be NULL. */
 void lb_cuda_linear_bwd(lb_ctx *ctx, const void *x, const void *w, const void *dy, void *dx,
                         lb_dtype dx_type, bool dx_overwrite, void *dw, lb_dtype dw_type,
-                        bool dw_overwrite, float *dbias, int64_t M, int64_t N, int64_t K);
+                        bool dw_overwrite, float *dbias, bool db_overwrite, int64_t M, int64_t N,
+                        int64_t K);
 
 /* lb_cuda_gemm_force_fallback: tests only: every GEMM of ctx runs on the
  * plain kernel while on. */
@@ -90,7 +92,7 @@ static inline void lb_cuda_linear_fwd(lb_ctx *ctx, const void *x, const void *w,
 static inline void lb_cuda_linear_bwd(lb_ctx *ctx, const void *x, const void *w, const void *dy,
                                       void *dx, lb_dtype dx_type, bool dx_overwrite, void *dw,
                                       lb_dtype dw_type, bool dw_overwrite, float *dbias,
-                                      int64_t M, int64_t N, int64_t K)
+                                      bool db_overwrite, int64_t M, int64_t N, int64_t K)
 {
     lb_cuda_absent("lb_cuda_linear_bwd");
 }

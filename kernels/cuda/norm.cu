@@ -385,12 +385,12 @@ static void rmsnorm_bwd_warp_launch(lb_ctx *ctx, const void *x, const float *w, 
 
 static int norm_parts(int64_t rows) { return (int)(rows < LB_NORM_PARTS ? rows : LB_NORM_PARTS); }
 
-/* finish_colsum: dst (C) += the column sums of part (nparts, C), then frees
- * part (stream-ordered). */
-static void finish_colsum(lb_ctx *ctx, float *part, float *dst, int nparts, int64_t C)
+/* finish_colsum: dst (C) += the column sums of part (nparts, C) (= when
+ * overwrite: dst is marked zero), then frees part (stream-ordered). */
+static void finish_colsum(lb_ctx *ctx, float *part, float *dst, int nparts, int64_t C, bool overwrite)
 {
     lb_colsum_acc_kernel<<<(unsigned)((C + 255) / 256), 256, 0, lb_cuda_stream(ctx)>>>(
-        part, dst, nparts, C);
+        part, dst, nparts, C, overwrite);
     LB_CUDA_LAUNCH_CHECK(ctx);
     lb_cuda_tmp_free(ctx, part);
 }
@@ -427,8 +427,8 @@ void lb_cuda_add_rmsnorm_fwd(lb_ctx *ctx, const void *x, const void *r, const fl
 }
 
 void lb_cuda_rmsnorm_bwd(lb_ctx *ctx, const void *x, const float *w, const float *rstd,
-                         const void *dout, void *dx, bool overwrite, float *dw, int64_t rows,
-                         int64_t C, lb_dtype dt)
+                         const void *dout, void *dx, bool overwrite, float *dw, bool dw_overwrite,
+                         int64_t rows, int64_t C, lb_dtype dt)
 {
     if (rows == 0 || C == 0 || (!dx && !dw)) return;
     cudaStream_t s = lb_cuda_stream(ctx);
@@ -441,7 +441,7 @@ void lb_cuda_rmsnorm_bwd(lb_ctx *ctx, const void *x, const float *w, const float
             rmsnorm_bwd_warp_launch<false>(ctx, x, w, rstd, dout, dx, wpart, rows, C, blocks);
         else
             rmsnorm_bwd_warp_launch<true>(ctx, x, w, rstd, dout, dx, wpart, rows, C, blocks);
-        if (dw) finish_colsum(ctx, wpart, dw, blocks, C);
+        if (dw) finish_colsum(ctx, wpart, dw, blocks, C, dw_overwrite);
         return;
     }
     if (overwrite && dx) lb_cuda_memset_zero(ctx, dx, (size_t)(rows * C) * lb_dtype_size(dt));
@@ -452,7 +452,7 @@ void lb_cuda_rmsnorm_bwd(lb_ctx *ctx, const void *x, const float *w, const float
         rmsnorm_bwd_kernel<T><<<parts, lb_row_threads(C), shbytes, s>>>(
             (const T *)x, w, rstd, (const T *)dout, (T *)dx, part, rows, C, smem));
     LB_CUDA_LAUNCH_CHECK(ctx);
-    if (dw) finish_colsum(ctx, part, dw, parts, C);
+    if (dw) finish_colsum(ctx, part, dw, parts, C, dw_overwrite);
 }
 
 void lb_cuda_layernorm_fwd(lb_ctx *ctx, const void *x, const float *w, const float *b, void *out,
@@ -468,8 +468,9 @@ void lb_cuda_layernorm_fwd(lb_ctx *ctx, const void *x, const float *w, const flo
 }
 
 void lb_cuda_layernorm_bwd(lb_ctx *ctx, const void *x, const float *w, const float *mean,
-                           const float *rstd, const void *dout, void *dx, float *dw, float *db,
-                           int64_t rows, int64_t C, lb_dtype dt)
+                           const float *rstd, const void *dout, void *dx, float *dw,
+                           bool dw_overwrite, float *db, bool db_overwrite, int64_t rows, int64_t C,
+                           lb_dtype dt)
 {
     if (rows == 0 || C == 0 || (!dx && !dw && !db)) return;
     cudaStream_t s = lb_cuda_stream(ctx);
@@ -483,8 +484,8 @@ void lb_cuda_layernorm_bwd(lb_ctx *ctx, const void *x, const float *w, const flo
         layernorm_bwd_kernel<T><<<parts, lb_row_threads(C), shbytes, s>>>(
             (const T *)x, w, mean, rstd, (const T *)dout, (T *)dx, pw, pb, rows, C, smem));
     LB_CUDA_LAUNCH_CHECK(ctx);
-    if (dw) finish_colsum(ctx, pw, dw, parts, C);
-    if (db) finish_colsum(ctx, pb, db, parts, C);
+    if (dw) finish_colsum(ctx, pw, dw, parts, C, dw_overwrite);
+    if (db) finish_colsum(ctx, pb, db, parts, C, db_overwrite);
 }
 
 void lb_cuda_residual_bwd(lb_ctx *ctx, const void *dh, void *dx, void *dr, int64_t n, lb_dtype dt)

@@ -749,6 +749,7 @@ typedef struct fqb_args {
     const void *dout;
     float *dw, *ds, *dz;
     double *part_s, *part_z;  /* per-tensor: one partial per group of the pass */
+    bool dw_overwrite;        /* dw is written, not read (marked zero) */
     int64_t ngroups, group;
     int team, nc;
     float maxq, g;
@@ -782,7 +783,7 @@ __global__ void __launch_bounds__(QTHREADS) fq_weight_bwd_kernel(const fqb_args 
             }
 #pragma unroll
             for (int e = 0; e < VEC; e++) go[e] = lb_ld(dout + i + e);
-            if (a.dw) {
+            if (a.dw && !a.dw_overwrite) {   /* else acc stays 0: the bits of adding to 0 */
                 if (VEC == 4) {
                     float4 f = *reinterpret_cast<const float4 *>(a.dw + i);
                     acc[0] = f.x, acc[1] = f.y, acc[2] = f.z, acc[3] = f.w;
@@ -848,11 +849,13 @@ __global__ void sum_partials_kernel(const double *ps_, const double *pz_, int64_
 
 void lb_cuda_fake_quant_weight_bwd(lb_ctx *ctx, const lb_cuda_qweight *Q, const float *w,
                                    const float *s, const float *z, const void *dout,
-                                   lb_dtype tdout, float g, float *dw, float *ds, float *dz)
+                                   lb_dtype tdout, float g, float *dw, bool dw_overwrite, float *ds,
+                                   float *dz)
 {
     int64_t n = Q->rows * Q->cols;
     if (n <= 0) return;
-    if (Q->grid != LB_CUDA_QGRID_INT) {
+    if (Q->grid != LB_CUDA_QGRID_INT) {   /* no mask: dw = 0 + dout (a rare grid: cleared first) */
+        if (dw && dw_overwrite) lb_cuda_memset_zero(ctx, dw, (size_t)n * sizeof(float));
         if (dw) lb_cuda_fake_quant_ste_bwd(ctx, dout, dw, n, tdout, LB_F32);
         return;
     }
@@ -860,6 +863,7 @@ void lb_cuda_fake_quant_weight_bwd(lb_ctx *ctx, const lb_cuda_qweight *Q, const 
     fqb_args a;
     memset(&a, 0, sizeof a);
     a.w = w, a.s = s, a.z = z, a.dout = dout, a.dw = dw, a.ds = ds, a.dz = dz;
+    a.dw_overwrite = dw_overwrite;
     a.maxq = (float)((1 << Q->bits) - 1);
     a.g = g;
     a.tensor = Q->tensor;

@@ -87,14 +87,17 @@ void lb_cuda_fake_quant_kquant_fwd(lb_ctx *ctx, const lb_cuda_qweight *Q, const 
 
 /* lb_cuda_fake_quant_weight_bwd: the fused backward of an int grid (the
  * value grids and ggml presets pass everything: dw += dout). With s, z the
- * forward's: ACCUMULATES dw[i] += dout[i] where 0 <= round(w/s) + z <=
- * maxq; ds[k] += g * sum dout * (q - z - (inside ? w/s : 0)) (LSQ);
- * dz[k] += g * sum dout * (inside ? 0 : -s) (LSQ+). dout has dtype tdout
- * (bf16: the grad of a bf16 w^; or f32); dw, ds, dz are f32 and may each
- * be NULL. */
+ * forward's: dw[i] += dout[i] where 0 <= round(w/s) + z <= maxq: dw
+ * accumulates, or overwrites when the grad is marked zero (dw_overwrite: dw
+ * is not read, every element is written: dout inside, 0 outside, the bits
+ * of adding to zeros); ds[k] += g * sum dout * (q - z - (inside ? w/s :
+ * 0)) (LSQ) and dz[k] += g * sum dout * (inside ? 0 : -s) (LSQ+)
+ * ACCUMULATE. dout has dtype tdout (bf16: the grad of a bf16 w^; or f32);
+ * dw, ds, dz are f32 and may each be NULL. */
 void lb_cuda_fake_quant_weight_bwd(lb_ctx *ctx, const lb_cuda_qweight *Q, const float *w,
                                    const float *s, const float *z, const void *dout,
-                                   lb_dtype tdout, float g, float *dw, float *ds, float *dz);
+                                   lb_dtype tdout, float g, float *dw, bool dw_overwrite, float *ds,
+                                   float *dz);
 
 /* lb_cuda_fake_quant_ste_bwd: ACCUMULATES dx[i] += dout[i] (n elements,
  * dtypes tdout and tdx: f32 or bf16). */
@@ -142,7 +145,7 @@ static inline void lb_cuda_fake_quant_kquant_fwd(lb_ctx *ctx, const lb_cuda_qwei
 {
     lb_cuda_absent("lb_cuda_fake_quant_kquant_fwd");
 }
-static inline void lb_cuda_fake_quant_weight_bwd(lb_ctx *ctx, const lb_cuda_qweight *Q, const float *w, const float *s, const float *z, const void *dout, lb_dtype tdout, float g, float *dw, float *ds, float *dz)
+static inline void lb_cuda_fake_quant_weight_bwd(lb_ctx *ctx, const lb_cuda_qweight *Q, const float *w, const float *s, const float *z, const void *dout, lb_dtype tdout, float g, float *dw, bool dw_overwrite, float *ds, float *dz)
 {
     lb_cuda_absent("lb_cuda_fake_quant_weight_bwd");
 }

@@ -55,14 +55,16 @@ static inline int lb_row_threads(int64_t C)
 
 /* lb_colsum_acc_kernel: dst[c] += sum over k < nparts of part[k * C + c],
  * summed in k order: the second pass of a deterministic column reduction.
- * ACCUMULATES dst (f32). One thread per column. */
-static __global__ void lb_colsum_acc_kernel(const float *part, float *dst, int nparts, int64_t C)
+ * dst (f32) accumulates, or overwrites when the grad is marked zero
+ * (overwrite: not read; the bits of adding to 0). One thread per column. */
+static __global__ void lb_colsum_acc_kernel(const float *part, float *dst, int nparts, int64_t C,
+                                            bool overwrite)
 {
     int64_t c = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (c >= C) return;
     float s = 0.0f;
     for (int k = 0; k < nparts; k++) s += part[(int64_t)k * C + c];
-    dst[c] += s;
+    dst[c] = (overwrite ? 0.0f : dst[c]) + s;
 }
 
 #endif

@@ -33,12 +33,13 @@ void lb_cuda_add_rmsnorm_fwd(lb_ctx *ctx, const void *x, const void *r, const fl
                              void *out, float *rstd, int64_t rows, int64_t C, float eps,
                              lb_dtype dt);
 
-/* lb_cuda_rmsnorm_bwd: ACCUMULATES dx (rows, C) (OVERWRITES it when
- * overwrite: a new grad, need not be initialised) and dw (C, f32; summed
- * over rows in two fixed-order passes, no atomics); either may be NULL. */
+/* lb_cuda_rmsnorm_bwd: dx (rows, C) and dw (C, f32; summed over rows in two
+ * fixed-order passes, no atomics) each accumulate, or overwrite when the
+ * grad is new or marked zero (overwrite for dx, dw_overwrite for dw: not
+ * read, need not be initialised); either may be NULL. */
 void lb_cuda_rmsnorm_bwd(lb_ctx *ctx, const void *x, const float *w, const float *rstd,
-                         const void *dout, void *dx, bool overwrite, float *dw, int64_t rows,
-                         int64_t C, lb_dtype dt);
+                         const void *dout, void *dx, bool overwrite, float *dw, bool dw_overwrite,
+                         int64_t rows, int64_t C, lb_dtype dt);
 
 /* lb_cuda_residual_bwd: ACCUMULATES dx += dh and dr += dh (n elements), the
  * backward of the fused residual add; either may be NULL. */
@@ -50,11 +51,13 @@ void lb_cuda_layernorm_fwd(lb_ctx *ctx, const void *x, const float *w, const flo
                            float *mean, float *rstd, int64_t rows, int64_t C, float eps,
                            lb_dtype dt);
 
-/* lb_cuda_layernorm_bwd: ACCUMULATES dx, dw, db (f32, two fixed-order
- * passes); each may be NULL. */
+/* lb_cuda_layernorm_bwd: ACCUMULATES dx; dw and db (f32, two fixed-order
+ * passes) each accumulate, or overwrite when the grad is marked zero
+ * (dw_overwrite, db_overwrite: not read). Each may be NULL. */
 void lb_cuda_layernorm_bwd(lb_ctx *ctx, const void *x, const float *w, const float *mean,
-                           const float *rstd, const void *dout, void *dx, float *dw, float *db,
-                           int64_t rows, int64_t C, lb_dtype dt);
+                           const float *rstd, const void *dout, void *dx, float *dw,
+                           bool dw_overwrite, float *db, bool db_overwrite, int64_t rows, int64_t C,
+                           lb_dtype dt);
 
 /* lb_cuda_softmax_fwd: softmax of each row of x (rows, C). OVERWRITES y. */
 void lb_cuda_softmax_fwd(lb_ctx *ctx, const void *x, void *y, int64_t rows, int64_t C, lb_dtype dt);
@@ -88,7 +91,10 @@ void lb_cuda_embedding_fwd(lb_ctx *ctx, const float *table, const int32_t *ids, 
 
 /* lb_cuda_embedding_bwd: ACCUMULATES dtable[ids[i]] += dout[i] (f32),
  * deterministic: each element summed by one thread in token order, the
- * CPU's order (bit-identical to the CPU kernel on the same dout). */
+ * CPU's order (bit-identical to the CPU kernel on the same dout). It
+ * accumulates also when the grad is marked zero (the op takes the mark with
+ * lb_grad_of): a scatter writes only the rows it is given, so overwriting
+ * would mean clearing the table, the memset lb_model_zero_grad already did. */
 void lb_cuda_embedding_bwd(lb_ctx *ctx, const int32_t *ids, const void *dout, float *dtable,
                            int64_t n, int64_t C, lb_dtype dt);
 
@@ -169,8 +175,8 @@ static inline void lb_cuda_add_rmsnorm_fwd(lb_ctx *ctx, const void *x, const voi
 }
 static inline void lb_cuda_rmsnorm_bwd(lb_ctx *ctx, const void *x, const float *w,
                                        const float *rstd, const void *dout, void *dx,
-                                       bool overwrite, float *dw, int64_t rows, int64_t C,
-                                       lb_dtype dt)
+                                       bool overwrite, float *dw, bool dw_overwrite, int64_t rows,
+                                       int64_t C, lb_dtype dt)
 {
     lb_cuda_absent("lb_cuda_rmsnorm_bwd");
 }
@@ -187,8 +193,8 @@ static inline void lb_cuda_layernorm_fwd(lb_ctx *ctx, const void *x, const float
 }
 static inline void lb_cuda_layernorm_bwd(lb_ctx *ctx, const void *x, const float *w,
                                          const float *mean, const float *rstd, const void *dout,
-                                         void *dx, float *dw, float *db, int64_t rows, int64_t C,
-                                         lb_dtype dt)
+                                         void *dx, float *dw, bool dw_overwrite, float *db,
+                                         bool db_overwrite, int64_t rows, int64_t C, lb_dtype dt)
 {
     lb_cuda_absent("lb_cuda_layernorm_bwd");
 }
