@@ -179,6 +179,34 @@ static void test_device_init_matches_cpu(void)
 
 /* ---- 2. forward + backward ------------------------------------------------------ */
 
+/* compare_grads: every parameter grad of gpu against cpu's within
+ * GRAD_TOL; prints the worst. */
+static void compare_grads(lb_ctx *g, const lb_model *cpu, const lb_model *gpu, const char *what)
+{
+    double worst = 0;
+    const char *worst_name = "";
+    for (int i = 0; i < cpu->n_params; i++) {
+        const lb_tensor *pc = cpu->params[i], *pg = gpu->params[i];
+        LB_EXPECTF(pc->grad && pg->grad, "%s: no grad", pc->name);
+        if (!pc->grad || !pg->grad) continue;
+        float *gg = host_copy(g, pg->grad);
+        double e = rel_err(gg, lb_tensor_f32(pc->grad), lb_tensor_numel(pc));
+        LB_EXPECTF(e <= GRAD_TOL, "%s %s grad of %s: rel err %.3g > %.3g", cpu->cfg.model_type, what, pc->name, e,
+                   GRAD_TOL);
+        if (e > worst) {
+            worst = e;
+            worst_name = pc->name;
+        }
+        free(gg);
+    }
+    printf("  %s %s: worst grad rel err %.2e (%s)\n", cpu->cfg.model_type, what, worst, worst_name);
+}
+
+/* Grads are zero (tape.h): after zero_grad every grad is marked; the marked
+ * grads whose first writer overwrites (all but the tables only lb_embedding
+ * reads: its scatter accumulates) are then filled with NaN, which a writer
+ * that read them would carry into the comparison. A second micro-batch must
+ * accumulate onto the first on both devices. */
 static void check_fwd_bwd(lb_arch arch)
 {
     lb_model_config c = small(arch);
@@ -196,9 +224,17 @@ static void check_fwd_bwd(lb_arch arch)
     LB_EXPECTF(!lb_failed(&st), "%s", st.msg);
     if (lb_failed(&st)) return;
 
-    /* zero_grad clears a poisoned grad region */
+    /* zero_grad clears a poisoned grad region and marks every grad */
     lb_cuda_fill(&g, gpu.grad_base, gpu.grad_floats, NAN);
     lb_model_zero_grad(&g, &gpu);
+    int poisoned = 0;
+    for (int i = 0; i < gpu.n_params; i++) {
+        lb_tensor *t = gpu.params[i];
+        LB_EXPECTF(t->grad && (t->grad->flags & LB_TENSOR_GRAD_ZEROS), "%s: zero_grad left no mark", t->name);
+        if (!t->grad || t == gpu.pos_emb || (t == gpu.tok_emb && t != gpu.lm_head)) continue;
+        lb_cuda_fill(&g, t->grad->data, lb_tensor_numel(t->grad), NAN);
+        poisoned++;
+    }
 
     const int64_t B = 2, T = 37, V = c.vocab_size;
     lb_tensor *ids, *tgt, *lc, *lgp;
@@ -215,24 +251,21 @@ static void check_fwd_bwd(lb_arch arch)
 
     lb_backward(&h, loss_c);
     lb_backward(&g, loss_g);
-    double worst = 0;
-    const char *worst_name = "";
-    for (int i = 0; i < cpu.n_params; i++) {
-        const lb_tensor *pc = cpu.params[i], *pg = gpu.params[i];
-        LB_EXPECTF(pc->grad && pg->grad, "%s: no grad", pc->name);
-        if (!pc->grad || !pg->grad) continue;
-        float *gg = host_copy(&g, pg->grad);
-        double e = rel_err(gg, lb_tensor_f32(pc->grad), lb_tensor_numel(pc));
-        LB_EXPECTF(e <= GRAD_TOL, "%s grad of %s: rel err %.3g > %.3g", c.model_type, pc->name, e, GRAD_TOL);
-        if (e > worst) {
-            worst = e;
-            worst_name = pc->name;
-        }
-        free(gg);
-    }
-    printf("  %s: logits rel err %.2e, loss %.6f vs %.6f, worst grad rel err %.2e (%s)\n", c.model_type, e_logits,
-           (double)lossg, (double)lossc, worst, worst_name);
+    int marks = 0;
+    for (int i = 0; i < gpu.n_params; i++) marks += (gpu.params[i]->grad->flags & LB_TENSOR_GRAD_ZEROS) != 0;
+    LB_EXPECTF(marks == 0, "%s: %d grads still marked zero after a backward", c.model_type, marks);
+    printf("  %s: logits rel err %.2e, loss %.6f vs %.6f; %d grads started as NaN\n", c.model_type, e_logits,
+           (double)lossg, (double)lossc, poisoned);
+    compare_grads(&g, &cpu, &gpu, "1 micro-batch");
     free(logit_g);
+    lb_ctx_step_end(&h);
+    lb_ctx_step_end(&g);
+
+    /* a second micro-batch accumulates */
+    batch(&h, B, T, V, 4, &ids, &tgt);
+    lb_backward(&h, loss_of(&h, &cpu, ids, tgt, &lc));
+    lb_backward(&g, loss_of(&g, &gpu, ids, tgt, &lgp));
+    compare_grads(&g, &cpu, &gpu, "2 micro-batches");
     lb_ctx_step_end(&h);
     lb_ctx_step_end(&g);
     lb_model_free(&gpu);

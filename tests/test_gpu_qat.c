@@ -6,7 +6,11 @@
  * stays on the CPU, one moves to the GPU with lb_model_to (the quantizers'
  * state follows through m->quant_to; learned scales get their own AdamW
  * group on the device). Both take the same STEPS steps on the same batches
- * (forward, cross-entropy, backward, AdamW on weights and on scales):
+ * (MICRO micro-batches of forward, cross-entropy, backward accumulating,
+ * then AdamW on weights and on scales); on the GPU the parameter grads
+ * marked zero by zero_grad are filled with NaN first (poison_marked: their
+ * first writers, the dW GEMMs, the fake-quant backward into the master
+ * grads, the norm weight grads, must overwrite them):
  *
  *   - the loss of every step agrees within LOSS_TOL (relative);
  *   - step 1's grad of a quantized weight (through the fake-quant's STE,
@@ -49,6 +53,7 @@
 #define GRAD_TOL 3e-2
 #define COS_MIN 0.9
 #define STEPS 6
+#define MICRO 2   /* micro-batches per step: the second accumulates */
 
 static lb_model_config tiny(void)
 {
@@ -157,27 +162,51 @@ static int64_t scales_host(side *S, float *dst)
     return n;
 }
 
-/* step: one training step on batch `seed`; returns the loss. *wgrad (when
- * not NULL) gets a host copy of the grad of block 0's up_proj weight. */
+/* poison_marked: on CUDA, after zero_grad, every grad marked zero whose
+ * first writer overwrites it (tape.h: all but a table only lb_embedding
+ * reads) is filled with NaN: a writer that read it would carry NaN into
+ * the loss and grad checks. */
+static void poison_marked(side *S)
+{
+    if (S->ctx.device != LB_CUDA) return;
+    const lb_model *m = &S->m;
+    for (int i = 0; i < m->n_params; i++) {
+        lb_tensor *t = m->params[i];
+        LB_EXPECTF(t->grad && (t->grad->flags & LB_TENSOR_GRAD_ZEROS), "%s: zero_grad left no mark", t->name);
+        if (!t->grad || t == m->pos_emb || (t == m->tok_emb && t != m->lm_head)) continue;
+        lb_cuda_fill(&S->ctx, t->grad->data, lb_tensor_numel(t->grad), NAN);
+    }
+}
+
+/* step: one training step of MICRO micro-batches (batches `seed`, seed +
+ * 100, ...; each loss / MICRO, grads accumulating) after zero_grad (and
+ * poison_marked); returns the mean loss. *wgrad (when not NULL) gets a host
+ * copy of the grad of block 0's up_proj weight after all micro-batches. */
 static float step(side *S, uint64_t seed, float **wgrad)
 {
     lb_ctx *ctx = &S->ctx;
     const int64_t B = 2, T = 16, V = S->m.cfg.vocab_size;
     lb_model_zero_grad(ctx, &S->m);
+    poison_marked(S);
     for (int i = 0; i < S->nq; i++) {
         lb_tensor *g = S->qp[i]->grad;
         if (g && g->device == LB_CUDA) lb_cuda_memset_zero(ctx, g->data, lb_tensor_nbytes(g));
         else if (g) memset(g->data, 0, lb_tensor_nbytes(g));
     }
-    lb_tensor *ids, *tgt;
-    batch(ctx, B, T, V, seed, &ids, &tgt);
-    lb_tensor *logits = lb_model_forward(ctx, &S->m, ids, NULL);
-    logits = lb_reshape(ctx, logits, LB_SHAPE(B * T, V));
-    if (ctx->device == LB_CUDA) tgt = lb_tensor_to(ctx, tgt, LB_CUDA, LB_I32);
-    lb_tensor *loss = lb_cross_entropy(ctx, logits, tgt, NULL, NULL);
-    float lv;
-    lb_tensor_copy_to_host(ctx, loss, &lv);
-    lb_backward(ctx, loss);
+    float lv = 0.0f;
+    for (int mb = 0; mb < MICRO; mb++) {
+        lb_tensor *ids, *tgt;
+        batch(ctx, B, T, V, seed + 100 * (uint64_t)mb, &ids, &tgt);
+        lb_tensor *logits = lb_model_forward(ctx, &S->m, ids, NULL);
+        logits = lb_reshape(ctx, logits, LB_SHAPE(B * T, V));
+        if (ctx->device == LB_CUDA) tgt = lb_tensor_to(ctx, tgt, LB_CUDA, LB_I32);
+        lb_tensor *loss = lb_scale(ctx, lb_cross_entropy(ctx, logits, tgt, NULL, NULL), 1.0f / MICRO);
+        float l;
+        lb_tensor_copy_to_host(ctx, loss, &l);
+        lv += l;
+        lb_backward(ctx, loss);
+        if (mb + 1 < MICRO) lb_ctx_step_end(ctx);
+    }
     if (wgrad) {
         lb_tensor *w = S->m.blocks[0].w_up;
         *wgrad = malloc((size_t)lb_tensor_numel(w) * sizeof(float));
