@@ -1,7 +1,7 @@
 #!/bin/bash
 # test_gpu_qat_calib_cli.sh — static activation calibration and
-# --quantize-head / --quantize-embeddings on the GPU (lowbit train --device
-# cuda), against the CPU path:
+# --quantize-head on the GPU (lowbit train --device cuda), against the CPU
+# path (--quantize-embeddings is refused on cuda: a clean error, checked):
 #   - the run calibrates, trains with finite losses, and `lowbit eval
 #     --model RUN_DIR --device cuda` gives exactly the trainer's last eval;
 #   - the CUDA calibration observes the bf16 activations of the CUDA
@@ -31,7 +31,11 @@ if ! "$LOWBIT" eval --model "$T/m" --data "$T/d.val.h5" --ctx 32 --max-windows 1
 fi
 
 ARGS=(--model "$T/m" --data "$T/d.h5" --batch 4 --ctx 32 --lr 3e-3 --warmup 2 --eval-windows 4 --wq int4:g32
-      --aq int8:tensor:static --calib-batches 3 --quantize-head --quantize-embeddings)
+      --aq int8:tensor:static --calib-batches 3 --quantize-head)
+if "$LOWBIT" train "${ARGS[@]}" --steps 1 --quantize-embeddings --device cuda --out "$T/e" > /dev/null 2> "$T/e.err" ||
+   ! grep -q "^lowbit: error: .*--quantize-embeddings does not run on --device cuda" "$T/e.err"; then
+    cat "$T/e.err"; fail "--quantize-embeddings on cuda: expected a clean error"
+fi
 "$LOWBIT" train "${ARGS[@]}" --steps 8 --device cuda --out "$T/g" > /dev/null 2> "$T/g.err" ||
     { cat "$T/g.err"; fail "train on cuda"; }
 grep -q "calibrated 14 static activation sites" "$T/g.err" || fail "no calibration on cuda"

@@ -156,8 +156,16 @@ if [ "$PRE_SECONDS" -gt 0 ]; then
     "$LOWBIT" train --model "$R/init" --data "$D/code.h5" --out "$R/probe" --steps 40 --batch "$PRE_BATCH" --ctx "$CTX" \
         --lr "$PRE_LR" --warmup 10 --eval-windows 0 --seed 1 --device "$DEVICE" --threads "$NPROC" --json \
         >"$WORK/res/probe.json" 2>"$WORK/logs/probe.log" || { tail -30 "$WORK/logs/probe.log"; exit 1; }
-    fit=$($PY -c 'import json, sys; d = json.load(open(sys.argv[1])); print(int(float(sys.argv[2]) * d["steps"] / d["seconds"]))' \
-          "$WORK/res/probe.json" "$PRE_SECONDS")
+    # the step time of the steady state: the median of the probe's steps 11..40 (the
+    # first steps pay the device's start-up, which the whole loop would overweight),
+    # with 15% kept for the evaluations and start-up of the real run
+    fit=$($PY - "$R/probe/metrics.jsonl" "$PRE_SECONDS" "$((PRE_BATCH * CTX))" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if '"tokens_per_s"' in l and '"eval"' not in l]
+tps = statistics.median(r["tokens_per_s"] for r in rows[10:] or rows)
+print(int(0.85 * float(sys.argv[2]) * tps / float(sys.argv[3])))
+PY
+)
     say "probe: $(cat "$WORK/res/probe.json"); $fit steps fit in ${PRE_SECONDS}s"
     [ "$fit" -lt "$PRE_STEPS" ] && PRE_STEPS=$fit
     rm -rf "$R/probe"
