@@ -481,53 +481,6 @@ static void test_op_matmul(void)
     }
 }
 
-/* lb_linear with parameter grads marked zero (lb_grad_mark_zero, what
- * lb_model_zero_grad does) but filled with NaN: the first backward must
- * overwrite dw (the GEMM with beta 0) and dbias, and take the marks; a
- * second micro-batch must accumulate onto it. Against the CPU kernels
- * accumulating both micro-batches from zero. */
-static void test_op_linear_marked(void)
-{
-    const int64_t M = 14, N = 13, K = 37;
-    float *x = rand_bf16(M * K, 91), *w = rand_bf16(N * K, 92);
-    float *dy[2] = {rand_bf16(M * N, 93), rand_bf16(M * N, 94)};
-    float *b = alloc_f(N);
-    lb_test_rand(b, N, 95, -1.0f, 1.0f);
-    const int64_t sx[2] = {M, K}, sw[2] = {N, K}, sb[1] = {N};
-    lb_tensor *gw = param(w, 2, sw), *gb = param(b, 1, sb);
-    lb_tensor *pw[2] = {gw, gb};
-    for (int i = 0; i < 2; i++) {
-        lb_tensor *g = lb_grad_of(&g_gpu, pw[i]);
-        lb_cuda_fill(&g_gpu, g->data, lb_tensor_numel(g), NAN);
-        lb_grad_mark_zero(pw[i]);
-    }
-    for (int mb = 0; mb < 2; mb++) {
-        lb_tensor *gx = activation(x, 2, sx);
-        lb_tensor *gy = lb_linear(&g_gpu, gx, gw, gb);   // (M, N)
-        run_tape(&g_gpu, gy, dy[mb]);
-        LB_EXPECTF(!(gw->grad->flags & LB_TENSOR_GRAD_ZEROS) && !(gb->grad->flags & LB_TENSOR_GRAD_ZEROS),
-                   "lb_linear cuda: micro-batch %d left a grad marked zero", mb + 1);
-        lb_ctx_step_end(&g_gpu);
-    }
-    float *ax = absolute(x, M * K), *aw = absolute(w, N * K);
-    float *rdw = filled(N * K, 0.0f), *rdb = filled(N, 0.0f), *sdw = filled(N * K, 0.0f), *sdb = filled(N, 0.0f);
-    for (int mb = 0; mb < 2; mb++) {
-        float *ady = absolute(dy[mb], M * N);
-        lb_cpu_linear_bwd(x, w, dy[mb], NULL, rdw, false, rdb, false, M, N, K);
-        lb_cpu_linear_bwd(ax, aw, ady, NULL, sdw, false, sdb, false, M, N, K);
-        free(ady);
-    }
-    float *gotw = host(gw->grad), *gotb = host(gb->grad);
-    check("lb_linear cuda, grads marked zero over NaN, 2 micro-batches: dw (f32)", gotw, rdw, sdw, NULL, N * K,
-          2 * M, false, true);
-    check("lb_linear cuda, grads marked zero over NaN, 2 micro-batches: dbias (f32)", gotb, rdb, sdb, NULL, N,
-          2 * M, false, true);
-    free(gotw); free(gotb); free(rdw); free(rdb); free(sdw); free(sdb); free(ax); free(aw);
-    free(x); free(w); free(dy[0]); free(dy[1]); free(b);
-    lb_tensor_free(gw);
-    lb_tensor_free(gb);
-}
-
 #ifdef LB_HAVE_CUDA
 /* ---- --bench ------------------------------------------------------------------- */
 
@@ -626,7 +579,6 @@ int main(int argc, char **argv)
     LB_RUN(test_linear);
     LB_RUN(test_op_linear);
     LB_RUN(test_op_matmul);
-    LB_RUN(test_op_linear_marked);
     int64_t plans, fallback, split;
     lb_cuda_gemm_stats(&g_gpu, &plans, &fallback, &split);
     printf("plans built %lld: cuBLASLt refused %lld (ran on the fallback kernel), split-K %lld\n",
