@@ -190,7 +190,7 @@ lb_status lb_model_init_random_dev(lb_ctx *ctx, lb_model *m, const lb_model_conf
                                    lb_device dev, unsigned what, bool quiet);
 
 /* lb_model_zero_grad: OVERWRITES every parameter grad with zeros (CUDA: one
- * memset over the plan's grads; CPU: each existing grad) and marks each as
+ * memset over the plan's grads; else each existing grad) and marks each as
  * holding zeros (lb_grad_mark_zero, tape.h): its first writer in the next
  * backward overwrites it instead of adding; the later ones accumulate. */
 void lb_model_zero_grad(lb_ctx *ctx, lb_model *m);

@@ -235,16 +235,20 @@ lb_status lb_model_init_random_dev(lb_ctx *ctx, lb_model *m, const lb_model_conf
  * (lb_grad_mark_zero; its first writer overwrites it): a parameter no op
  * writes in a step (frozen by the graph, an unused table row), or a writer
  * that does not take the mark (tape.h), then still reads zeros, and the
- * optimizer and the grad norm need no "marked" case. */
+ * optimizer and the grad norm need no "marked" case. Only grads that were
+ * just cleared are marked: a grad outside the plan (a CUDA model without
+ * planned grads, whose backward allocated them) is cleared on its own. */
 void lb_model_zero_grad(lb_ctx *ctx, lb_model *m)
 {
-    if (m->device == LB_CUDA) {
-        if (m->grad_base) lb_cuda_memset_zero(ctx, m->grad_base, (size_t)m->grad_floats * sizeof(float));
-    } else {
-        for (int i = 0; i < m->n_params; i++) {
-            lb_tensor *g = m->params[i]->grad;
-            if (g) memset(g->data, 0, lb_tensor_nbytes(g));
-        }
+    bool planned = m->device == LB_CUDA && m->grad_base;
+    if (planned) lb_cuda_memset_zero(ctx, m->grad_base, (size_t)m->grad_floats * sizeof(float));
+    for (int i = 0; i < m->n_params; i++) {
+        lb_tensor *g = m->params[i]->grad;
+        if (!g) continue;
+        const float *d = g->data;
+        bool cleared = planned && d >= m->grad_base && d < m->grad_base + m->grad_floats;
+        if (!cleared && g->device == LB_CUDA) lb_cuda_memset_zero(ctx, g->data, lb_tensor_nbytes(g));
+        else if (!cleared) memset(g->data, 0, lb_tensor_nbytes(g));
+        lb_grad_mark_zero(m->params[i]);
     }
-    for (int i = 0; i < m->n_params; i++) lb_grad_mark_zero(m->params[i]);
 }
