@@ -175,7 +175,8 @@ int lb_cmd_ptq(int argc, char **argv)
         if (lb_failed(&st)) rc = lb_cli_error(&st);
         else if (o.json) printf("{\"run_dir\": \"%s\", \"method\": \"%s\", \"wq\": \"%s\", \"quantizers\": %d}\n", o.out,
                                 o.method, o.wq, n);
-        else printf("ptq %s: %d weights quantized with %s into %s\n", o.method, n, o.wq, o.out);
+        else printf("ptq %s: %d quantizers (%s%s%s) into %s\n", o.method, n, o.wq, o.aq ? ", activations " : "",
+                    o.aq ? o.aq : "", o.out);
     }
     lb_flag_store_free(&store);
     return rc;
