@@ -114,14 +114,25 @@ lb_status lb_gguf_set_arr_str(lb_gguf *g, const char *key, const char *const *v,
 lb_status lb_gguf_set_arr_i32(lb_gguf *g, const char *key, const int32_t *v, uint64_t n);
 
 /* lb_gguf_add_tensor: appends a tensor info; `data` (nbytes as the type
- * and ne imply) is borrowed until lb_gguf_write. Name > 63 bytes, a
+ * and ne imply) is borrowed until lb_gguf_write, or NULL for a tensor that
+ * lb_gguf_write_streamed produces when it writes it. Name > 63 bytes, a
  * duplicate name, an unknown type or ne0 not a multiple of its block: an
  * LB_ERR_ARG error naming the tensor. */
 lb_status lb_gguf_add_tensor(lb_gguf *g, const char *name, uint32_t n_dims, const int64_t *ne, int type,
                              const void *data);
 
-/* lb_gguf_write: writes g atomically at path (version 3). */
+/* lb_gguf_write: writes g atomically at path (version 3). Every tensor
+ * must have its data. */
 lb_status lb_gguf_write(const lb_gguf *g, const char *path);
+
+/* lb_gguf_fill_fn: OVERWRITES dst with the nbytes of tensor i of the file. */
+typedef lb_status (*lb_gguf_fill_fn)(void *ud, int64_t i, uint8_t *dst, uint64_t nbytes);
+
+/* lb_gguf_write_streamed: lb_gguf_write, except that each tensor added
+ * without data is made by fill into a buffer of its size just before it is
+ * written, and freed after: one such tensor's bytes exist at a time. An
+ * error from fill aborts the write (nothing changes on disk). */
+lb_status lb_gguf_write_streamed(const lb_gguf *g, const char *path, lb_gguf_fill_fn fill, void *ud);
 
 /* Lookup: NULL when absent. */
 const lb_gguf_kv *lb_gguf_find(const lb_gguf *g, const char *key);

@@ -13,8 +13,11 @@
  * reference quantizer (quant/grid.h); codes and scales are packed into
  * ggml blocks by lb_ggml_pack_row. Q and K rows (weights and biases) are
  * then permuted as llama.cpp's converter does (§5.8); whole rows move, so
- * the blocks are unchanged. The file is written atomically, then read back
- * with lb_gguf_open and compared tensor by tensor before success.
+ * the blocks are unchanged. Each tensor is encoded when the writer reaches
+ * it (one tensor's bytes in memory at a time). The file is written
+ * atomically, then read back with lb_gguf_open and checked tensor by tensor
+ * (infos, and a hash of the bytes taken when they were written) before
+ * success.
  */
 #include <libgen.h>
 #include <math.h>
@@ -75,25 +78,34 @@ static lb_status parse_type(const char *flag, const char *s, ttype *t)
     return lb_ok();
 }
 
-/* The export under way: the file being built and the buffers its tensors
- * point into (freed after the write). */
+/* How one tensor's bytes are made when the writer asks for them
+ * (lb_gguf_write_streamed: one tensor in memory at a time). */
+typedef struct job {
+    const lb_tensor *w;       /* lowbit layout; NULL: the tensor has its own data */
+    const lb_quantizer *q;    /* the run's quantizer to take codes from, or NULL (reference / float) */
+    ttype t;
+    size_t rb;                /* bytes per row */
+    int64_t heads;            /* Q/K permutation (§5.8), or 0 */
+    uint64_t hash;            /* FNV-1a of the bytes written, for the read-back check */
+} job;
+
+/* The export under way. */
 typedef struct exporter {
     const lb_model *m;
     const lb_gguf_export_opts *o;
     ttype target, keep;
     bool run_quantized;       /* some weight of m has a quantizer */
     lb_gguf *g;
-    uint8_t **bufs;
-    int n_bufs;
+    job *jobs;                /* one per tensor of g, same index */
+    float *rope_freqs;        /* the one tensor with its own data */
     lb_export_report *r;
 } exporter;
 
-static uint8_t *new_buf(exporter *ex, size_t n)
+static uint64_t fnv1a(const uint8_t *p, uint64_t n)
 {
-    uint8_t *b = malloc(n ? n : 1);
-    if (!b) return NULL;
-    ex->bufs[ex->n_bufs++] = b;
-    return b;
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (uint64_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
 }
 
 /* weight_quantizer: the quantizer the run applies to weight t as a
@@ -198,15 +210,10 @@ static lb_status add_param(exporter *ex, const char *gname, const lb_tensor *w, 
         fprintf(stderr, "export: %s: the run quantized it with %s, not %s: re-quantized by the reference quantizer\n",
                 gname, lb_qspec_format(&q->spec, sb, sizeof sb), ex->o->type);
     }
-    size_t rb = (size_t)lb_ggml_row_bytes(t.ggml, cols);
-    uint8_t *dst = new_buf(ex, rb * (size_t)rows);
-    if (!dst) return lb_errorf(LB_ERR_OOM, "out of memory exporting %s", gname);
-    if (t.quantized) LB_TRY(lb_status_prefix(encode_quantized(&t, w, lossless ? q : NULL, gname, dst, rb), "%s", gname));
-    else encode_float(t.ggml, w, dst);
-    int64_t heads = qk_heads(m, w);
-    if (heads) LB_TRY(permute_rows(dst, w->ndim == 2 ? rows : cols, w->ndim == 2 ? rb : 4, heads));
     int64_t ne[2] = {cols, rows};
-    LB_TRY(lb_gguf_add_tensor(ex->g, gname, w->ndim == 2 ? 2 : 1, ne, t.ggml, dst));
+    LB_TRY(lb_gguf_add_tensor(ex->g, gname, w->ndim == 2 ? 2 : 1, ne, t.ggml, NULL)); /* bytes: fill_tensor */
+    size_t rb = (size_t)lb_ggml_row_bytes(t.ggml, cols);
+    ex->jobs[ex->g->n_t - 1] = (job){w, lossless ? q : NULL, t, rb, qk_heads(m, w), 0};
     ex->r->n_tensors++;
     ex->r->n_params += rows * cols;
     if (t.quantized) {
@@ -217,13 +224,29 @@ static lb_status add_param(exporter *ex, const char *gname, const lb_tensor *w, 
     return lb_ok();
 }
 
+/* fill_tensor: the bytes of tensor i (lb_gguf_fill_fn) */
+static lb_status fill_tensor(void *ud, int64_t i, uint8_t *dst, uint64_t nbytes)
+{
+    exporter *ex = ud;
+    job *j = &ex->jobs[i];
+    const char *gname = ex->g->t[i].name;
+    const lb_tensor *w = j->w;
+    int64_t rows = w->ndim == 2 ? w->shape[0] : 1, cols = w->ndim == 2 ? w->shape[1] : w->shape[0];
+    LB_CHECK(nbytes == j->rb * (uint64_t)rows);
+    if (j->t.quantized) LB_TRY(encode_quantized(&j->t, w, j->q, gname, dst, j->rb)); /* errors name gname */
+    else encode_float(j->t.ggml, w, dst);
+    if (j->heads) LB_TRY(permute_rows(dst, w->ndim == 2 ? rows : cols, w->ndim == 2 ? j->rb : 4, j->heads));
+    j->hash = fnv1a(dst, nbytes);
+    return lb_ok();
+}
+
 /* rope_freqs: llama.cpp's llama3 factors (§5.6), F32 (hd/2) */
 static lb_status add_rope_freqs(exporter *ex)
 {
     const lb_model_config *c = &ex->m->cfg;
     if (c->arch != LB_ARCH_LLAMA || c->rope.type != LB_ROPE_LLAMA3) return lb_ok();
     int64_t n = c->head_dim / 2;
-    float *f = (float *)new_buf(ex, (size_t)n * sizeof *f);
+    float *f = ex->rope_freqs = malloc((size_t)n * sizeof *f);
     if (!f) return lb_errorf(LB_ERR_OOM, "out of memory");
     const double pi = 3.14159265358979323846;
     double low_wl = (double)c->rope.original_max_pos / c->rope.low_freq_factor;
@@ -261,9 +284,11 @@ static lb_status add_tensors(exporter *ex)
     return add_rope_freqs(ex);
 }
 
-/* verify: the file at path holds exactly the tensors and keys of g */
-static lb_status verify(const lb_gguf *g, const char *path)
+/* verify: the file at path holds exactly the tensors (their infos, and
+ * bytes with the hashes taken when they were written) and keys of g */
+static lb_status verify(const exporter *ex, const char *path)
 {
+    const lb_gguf *g = ex->g;
     lb_gguf *back;
     LB_TRY(lb_status_prefix(lb_gguf_open(path, &back), "export: reading back"));
     lb_status st = lb_ok();
@@ -272,8 +297,11 @@ static lb_status verify(const lb_gguf *g, const char *path)
                        path, (long long)back->n_t, (long long)back->n_kv, (long long)g->n_t, (long long)g->n_kv);
     for (int64_t i = 0; !lb_failed(&st) && i < g->n_t; i++) {
         const lb_gguf_tensor *a = &g->t[i], *b = &back->t[i];
-        if (strcmp(a->name, b->name) || a->type != b->type || a->nbytes != b->nbytes ||
-            memcmp(a->ne, b->ne, sizeof a->ne) || memcmp(a->data, b->data, (size_t)a->nbytes))
+        bool same = !strcmp(a->name, b->name) && a->type == b->type && a->nbytes == b->nbytes &&
+                    !memcmp(a->ne, b->ne, sizeof a->ne);
+        if (same) same = a->data ? !memcmp(a->data, b->data, (size_t)a->nbytes)
+                                 : fnv1a(b->data, b->nbytes) == ex->jobs[i].hash;
+        if (!same)
             st = lb_errorf(LB_ERR_IO, "export: %s read back: tensor %s differs from what was written", path, a->name);
     }
     for (int64_t i = 0; !lb_failed(&st) && i < g->n_kv; i++)
@@ -320,7 +348,7 @@ lb_status lb_export_gguf(const lb_model *m, const lb_tokenizer *tok, const lb_gg
 {
     memset(r, 0, sizeof *r);
     if (m->packed_ops) return lb_errorf(LB_ERR_UNSUPPORTED, "export: the model is already packed (a low-bit file)");
-    exporter ex = {m, o, {0}, {0}, any_quantizer(m), NULL, NULL, 0, r};
+    exporter ex = {m, o, {0}, {0}, any_quantizer(m), NULL, NULL, NULL, r};
     LB_TRY(parse_type("--type", o->type, &ex.target));
     if (o->keep_type && !strcmp(o->keep_type, "type")) ex.keep = ex.target;
     else LB_TRY(parse_type("--keep-type", o->keep_type ? o->keep_type : "f32", &ex.keep));
@@ -331,8 +359,8 @@ lb_status lb_export_gguf(const lb_model *m, const lb_tokenizer *tok, const lb_gg
         fprintf(stderr, "export: note: %d added tokens have lstrip/rstrip/single_word flags, which GGUF cannot hold\n",
                 tg.lossy_added);
     ex.g = lb_gguf_new();
-    ex.bufs = calloc((size_t)m->n_params + 4, sizeof *ex.bufs);
-    lb_status st = ex.g && ex.bufs ? lb_ok() : lb_errorf(LB_ERR_OOM, "out of memory");
+    ex.jobs = calloc((size_t)m->n_params + 4, sizeof *ex.jobs);
+    lb_status st = ex.g && ex.jobs ? lb_ok() : lb_errorf(LB_ERR_OOM, "out of memory");
     if (!lb_failed(&st)) st = add_tensors(&ex);
     if (!lb_failed(&st) && r->n_fallback > 4)
         fprintf(stderr, "export: ... %d tensors in all fell back to F16 (rows not whole %s blocks)\n", r->n_fallback,
@@ -343,13 +371,13 @@ lb_status lb_export_gguf(const lb_model *m, const lb_tokenizer *tok, const lb_gg
         else default_name(o->source, name, sizeof name);
         st = lb_gguf_put_meta(ex.g, &m->cfg, &tg, name, ex.target.file_type, r->n_weights > 0);
     }
-    if (!lb_failed(&st)) st = lb_gguf_write(ex.g, o->out);
-    if (!lb_failed(&st)) st = verify(ex.g, o->out);
+    if (!lb_failed(&st)) st = lb_gguf_write_streamed(ex.g, o->out, fill_tensor, &ex);
+    if (!lb_failed(&st)) st = verify(&ex, o->out);
     struct stat sb;
     if (!lb_failed(&st) && stat(o->out, &sb) == 0) r->file_bytes = (size_t)sb.st_size;
     if (r->n_params > 0) r->bits_per_weight = 8.0 * (double)r->file_bytes / (double)r->n_params;
-    for (int i = 0; i < ex.n_bufs; i++) free(ex.bufs[i]);
-    free(ex.bufs);
+    free(ex.jobs);
+    free(ex.rope_freqs);
     lb_gguf_free(ex.g);
     lb_tok_ggml_free(&tg);
     return st;

@@ -4,6 +4,7 @@
  * the first multiple of the alignment after the infos; padding (also after
  * the last tensor, as ggml and gguf-py write it) is zero bytes. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "layers/fileio.h"
@@ -62,7 +63,22 @@ static lb_status put_zeros(lb_afile *af, uint64_t n)
 
 static uint64_t pad_to(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
-static lb_status write_all(lb_afile *af, const lb_gguf *g)
+/* put_tensor: tensor i's bytes: its data, or made by fill */
+static lb_status put_tensor(lb_afile *af, const lb_gguf *g, int64_t i, lb_gguf_fill_fn fill, void *ud)
+{
+    const lb_gguf_tensor *t = &g->t[i];
+    if (t->data) return put(af, t->data, (size_t)t->nbytes);
+    LB_CHECKF(fill != NULL, "lb_gguf_write: tensor %s has no data and no fill function", t->name);
+    uint8_t *buf = malloc(t->nbytes ? (size_t)t->nbytes : 1);
+    if (!buf) return lb_errorf(LB_ERR_OOM, "out of memory writing tensor %s (%llu bytes)", t->name,
+                               (unsigned long long)t->nbytes);
+    lb_status st = fill(ud, i, buf, t->nbytes);
+    if (!lb_failed(&st)) st = put(af, buf, (size_t)t->nbytes);
+    free(buf);
+    return st;
+}
+
+static lb_status write_all(lb_afile *af, const lb_gguf *g, lb_gguf_fill_fn fill, void *ud)
 {
     uint64_t pos = 0;
     LB_TRY(put(af, "GGUF", 4));
@@ -86,20 +102,22 @@ static lb_status write_all(lb_afile *af, const lb_gguf *g)
     LB_TRY(put_zeros(af, pad_to(pos, g->alignment) - pos));
     for (int64_t i = 0; i < g->n_t; i++) {
         const lb_gguf_tensor *t = &g->t[i];
-        LB_TRY(put(af, t->data, (size_t)t->nbytes));
+        LB_TRY(put_tensor(af, g, i, fill, ud));
         LB_TRY(put_zeros(af, pad_to(t->nbytes, g->alignment) - t->nbytes));
     }
     return lb_ok();
 }
 
-lb_status lb_gguf_write(const lb_gguf *g, const char *path)
+lb_status lb_gguf_write(const lb_gguf *g, const char *path) { return lb_gguf_write_streamed(g, path, NULL, NULL); }
+
+lb_status lb_gguf_write_streamed(const lb_gguf *g, const char *path, lb_gguf_fill_fn fill, void *ud)
 {
     const lb_gguf_kv *a = lb_gguf_find(g, "general.alignment");
     LB_CHECKF(!a || (a->type == LB_GGUF_U32 && *(const uint32_t *)a->num == g->alignment),
               "lb_gguf_write: general.alignment disagrees with g->alignment");
     lb_afile af;
     LB_TRY(lb_afile_open(&af, path));
-    lb_status st = write_all(&af, g);
+    lb_status st = write_all(&af, g, fill, ud);
     if (lb_failed(&st)) {
         lb_afile_abort(&af);
         return st;

@@ -24,6 +24,7 @@
  * per type) and DIR/expected.gguf (the same names, F32 w^) for the gguf
  * package to compare.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -526,6 +527,34 @@ static void model_case(lb_ctx *ctx, const lb_tokenizer *tok, lb_arch arch, const
     lb_model_free(&m);
 }
 
+/* a NaN weight stops the export (while the file is written: nothing is
+ * left on disk) with a message naming the tensor; a bad --type is refused */
+static void test_export_errors(void)
+{
+    lb_tokenizer *tok = NULL;
+    lb_status st = lb_tokenizer_load("../assets/tokenizers/code-8k", &tok);
+    lb_model_config c = cfg_of(LB_ARCH_LLAMA);
+    lb_model m;
+    if (!lb_failed(&st)) st = lb_model_init_random(&m, &c, 6);
+    LB_EXPECTF(!lb_failed(&st), "%s", st.msg);
+    if (lb_failed(&st)) {
+        lb_tokenizer_free(tok);
+        return;
+    }
+    ((float *)m.blocks[1].w_up->data)[77] = NAN;
+    lb_gguf_export_opts o = {tmp_path("nan.gguf"), "q4_0", NULL, "test", NULL, true};
+    lb_export_report r;
+    st = lb_export_gguf(&m, tok, &o, &r);
+    LB_EXPECTF(lb_failed(&st) && strstr(st.msg, "blk.1.ffn_up.weight") && strstr(st.msg, "nan"), "NaN weight: %s",
+               lb_failed(&st) ? st.msg : "exported");
+    LB_EXPECT(access(o.out, F_OK) != 0);
+    o.type = "q3_k";
+    st = lb_export_gguf(&m, tok, &o, &r);
+    LB_EXPECTF(st.code == LB_ERR_ARG && strstr(st.msg, "--type"), "q3_k: %s", st.msg);
+    lb_model_free(&m);
+    lb_tokenizer_free(tok);
+}
+
 static void test_models(void)
 {
     lb_ctx ctx;
@@ -570,6 +599,7 @@ int main(int argc, char **argv)
     LB_RUN(test_types_roundtrip);
     LB_RUN(test_bad_files);
     LB_RUN(test_tokenizers);
+    LB_RUN(test_export_errors);
     LB_RUN(test_models);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
