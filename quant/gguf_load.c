@@ -63,10 +63,9 @@ static lb_status llama_config(const lb_gguf *g, lb_model_config *c)
         c->rope.high_freq_factor = f;
         LB_TRY(lb_gguf_get_u32(g, "lowbit.rope.original_context_length", c->rope.type == LB_ROPE_LLAMA3, 0, &v));
         c->rope.original_max_pos = v;
-    } else if (lb_gguf_find_tensor(g, "rope_freqs.weight")) {
-        return lb_errorf(LB_ERR_UNSUPPORTED, "%s: rope_freqs.weight (llama3 rope scaling) without the lowbit.rope.* keys "
-                         "that give its parameters is not supported", g->path);
     }
+    /* a file from llama.cpp's converter gives llama3 scaling as rope_freqs.weight
+     * only: applied to the inverse frequencies after the build (apply_rope_freqs) */
     c->tie_embeddings = !lb_gguf_find_tensor(g, "output.weight");
     c->attention_bias = lb_gguf_find_tensor(g, "blk.0.attn_q.bias") != NULL;
     c->o_bias = lb_gguf_find_tensor(g, "blk.0.attn_output.bias") != NULL;
@@ -270,9 +269,33 @@ static lb_status attach(loader *L, lb_model *m)
     m->head_packed = take(L, "output.weight");
     if (!m->head_packed) m->head_packed = m->emb_packed;
     for (int64_t i = 0; i < g->n_t; i++)
-        if (!L->used[i] && strcmp(g->t[i].name, "rope_freqs.weight") && strcmp(g->t[i].name, "output.weight"))
+        if (!L->used[i] && strcmp(g->t[i].name, "output.weight"))
             return lb_errorf(LB_ERR_FORMAT, "%s: tensor %s is not part of a %s model of this shape", g->path, g->t[i].name,
                              lb_gguf_arch_name(m->cfg.arch));
+    return lb_ok();
+}
+
+/* apply_rope_freqs: llama.cpp's rope_freqs.weight (F32 (hd/2) factors)
+ * divides each inverse frequency, as llama.cpp's rope does; used when the
+ * file does not give the scaling's parameters (lowbit.rope.*), i.e. a file
+ * lowbit did not write */
+static lb_status apply_rope_freqs(loader *L, lb_model *m)
+{
+    const lb_gguf_tensor *t = lb_gguf_find_tensor(L->g, "rope_freqs.weight");
+    if (!t || m->cfg.arch != LB_ARCH_LLAMA) return lb_ok();
+    L->used[t - L->g->t] = true;
+    if (m->cfg.rope.type != LB_ROPE_DEFAULT) return lb_ok(); /* lowbit's keys gave the exact config */
+    int64_t half = m->cfg.head_dim / 2;
+    if (t->type != LB_GGML_F32 || t->ne[0] != half || t->ne[1] != 1)
+        return lb_errorf(LB_ERR_FORMAT, "%s: rope_freqs.weight must be F32 [%lld] (head_dim / 2)", L->g->path,
+                         (long long)half);
+    const float *f = (const float *)t->data;
+    for (int64_t j = 0; j < half; j++) {
+        if (!(f[j] > 0))
+            return lb_errorf(LB_ERR_FORMAT, "%s: rope_freqs.weight[%lld] = %g, expected a positive factor", L->g->path,
+                             (long long)j, (double)f[j]);
+        m->inv_freq[j] /= f[j];
+    }
     return lb_ok();
 }
 
@@ -347,6 +370,7 @@ lb_status lb_model_load_gguf(const char *path, lb_model *m, lb_tokenizer **tok)
     if (!lb_failed(&st)) st = lb_model_build(m, &c, fill, &L);
     bool built = !lb_failed(&st);
     if (built) st = output_weight(&L, &c);
+    if (built && !lb_failed(&st)) st = apply_rope_freqs(&L, m);
     if (built && !lb_failed(&st)) st = attach(&L, m);
     if (!lb_failed(&st) && tok) st = read_tokenizer(g, tok);
     for (int i = 0; L.packed && i < L.n_packed; i++) lb_packed_free(L.packed[i].p); /* those not attached */

@@ -15,6 +15,8 @@
  *   - byte-level BPE tokenizers (GPT-2, Llama-3, Qwen2 pre-tokenizers) are
  *     recognised by name, and rebuilt from their GGUF view they encode the
  *     library's ids for every case of tests/data/tok; SentencePiece refused;
+ *   - llama3 rope scaling survives (lowbit.rope.* keys: same logits; only
+ *     llama.cpp's rope_freqs.weight: the same inverse frequencies to 1e-6);
  *   - a llama (with Q/K biases, GQA) and a gpt2 model with attached
  *     quantizers of each ggml grid (embeddings too; with and without a
  *     quantized head, tied and untied), exported by lb_export_gguf and
@@ -555,6 +557,90 @@ static void test_export_errors(void)
     lb_tokenizer_free(tok);
 }
 
+/* copy_without: g's keys but those starting with `drop`, and its tensors
+ * (data borrowed from g), written to path */
+static lb_status copy_without(const lb_gguf *g, const char *drop, const char *path)
+{
+    lb_gguf *o = lb_gguf_new();
+    lb_status st = lb_ok();
+    for (int64_t i = 0; i < g->n_kv && !lb_failed(&st); i++) {
+        const lb_gguf_kv *kv = &g->kv[i];
+        if (!strncmp(kv->key, drop, strlen(drop))) continue;
+        if (kv->type == LB_GGUF_ARRAY && kv->elem_type == LB_GGUF_STRING)
+            st = lb_gguf_set_arr_str(o, kv->key, (const char *const *)kv->str, (const size_t *)kv->str_len, kv->n);
+        else if (kv->type == LB_GGUF_ARRAY) st = lb_gguf_set_arr_i32(o, kv->key, kv->num, kv->n);
+        else if (kv->type == LB_GGUF_STRING) st = lb_gguf_set_str(o, kv->key, kv->str[0]);
+        else if (kv->type == LB_GGUF_U32) st = lb_gguf_set_u32(o, kv->key, *(uint32_t *)kv->num);
+        else if (kv->type == LB_GGUF_F32) st = lb_gguf_set_f32(o, kv->key, *(float *)kv->num);
+        else if (kv->type == LB_GGUF_BOOL) st = lb_gguf_set_bool(o, kv->key, *(uint8_t *)kv->num);
+        else st = lb_errorf(LB_ERR_ARG, "copy_without: key %s of type %d", kv->key, kv->type);
+    }
+    for (int64_t i = 0; i < g->n_t && !lb_failed(&st); i++)
+        st = lb_gguf_add_tensor(o, g->t[i].name, g->t[i].n_dims, g->t[i].ne, g->t[i].type, g->t[i].data);
+    if (!lb_failed(&st)) st = lb_gguf_write(o, path);
+    lb_gguf_free(o);
+    return st;
+}
+
+/* llama3 rope scaling: lowbit's keys give the exact config (same logits);
+ * a file with only llama.cpp's rope_freqs.weight (as its converter writes)
+ * gives the same inverse frequencies up to fp32 rounding */
+static void test_llama3_rope(void)
+{
+    lb_ctx ctx;
+    lb_tokenizer *tok = NULL;
+    lb_model m, a, b;
+    lb_status st = lb_ctx_init(&ctx, LB_CPU);
+    if (!lb_failed(&st)) st = lb_tokenizer_load("../assets/tokenizers/code-8k", &tok);
+    if (!lb_failed(&st)) st = lb_model_load(&m, "data/models/llama3_rope");
+    LB_EXPECTF(!lb_failed(&st), "%s", st.msg);
+    if (lb_failed(&st)) return;
+    lb_ctx_set_grad(&ctx, false);
+    LB_EXPECT(m.cfg.rope.type == LB_ROPE_LLAMA3);
+    st = lb_run_quant_attach(NULL, &m, "q8_0", NULL, "all", false);
+    lb_gguf_export_opts o = {tmp_path("l3.gguf"), "q8_0", NULL, "test", NULL, true};
+    lb_export_report r;
+    if (!lb_failed(&st)) st = lb_export_gguf(&m, tok, &o, &r);
+    lb_gguf *g = NULL;
+    if (!lb_failed(&st)) st = lb_gguf_open(o.out, &g);
+    if (!lb_failed(&st)) st = copy_without(g, "lowbit.rope", tmp_path("l3_cpp.gguf"));
+    lb_gguf_free(g);
+    bool have_a = false, have_b = false;
+    if (!lb_failed(&st)) {
+        st = lb_model_load_gguf(o.out, &a, NULL);
+        have_a = !lb_failed(&st);
+    }
+    if (!lb_failed(&st)) {
+        st = lb_model_load_gguf(tmp_path("l3_cpp.gguf"), &b, NULL);
+        have_b = !lb_failed(&st);
+    }
+    LB_EXPECTF(!lb_failed(&st), "%s", st.msg);
+    if (have_a && have_b) {
+        const int64_t T = 100, n = T * m.cfg.vocab_size;
+        float *x = malloc(sizeof(float) * (size_t)n), *y = malloc(sizeof(float) * (size_t)n);
+        logits(&ctx, &m, x, T);
+        logits(&ctx, &a, y, T);
+        LB_EXPECTF(!memcmp(x, y, sizeof(float) * (size_t)n), "llama3 rope: the GGUF model's logits differ");
+        LB_EXPECT(b.cfg.rope.type == LB_ROPE_DEFAULT);
+        int scaled = 0;
+        for (int64_t j = 0; j < m.cfg.head_dim / 2; j++) {
+            float want = m.inv_freq[j], got = b.inv_freq[j];
+            LB_EXPECTF(fabsf(got - want) <= 1e-6f * want, "rope_freqs: inv_freq[%lld] = %g, transformers' %g",
+                       (long long)j, (double)got, (double)want);
+            float unscaled = 1.0f / powf((float)m.cfg.rope.theta, (float)(2 * j) / (float)m.cfg.head_dim);
+            scaled += want != unscaled;
+        }
+        LB_EXPECTF(scaled > 0, "the llama3 test model scales no frequency: the check proves nothing");
+        free(x);
+        free(y);
+    }
+    if (have_a) lb_model_free(&a);
+    if (have_b) lb_model_free(&b);
+    lb_model_free(&m);
+    lb_tokenizer_free(tok);
+    lb_ctx_free(&ctx);
+}
+
 static void test_models(void)
 {
     lb_ctx ctx;
@@ -600,6 +686,7 @@ int main(int argc, char **argv)
     LB_RUN(test_bad_files);
     LB_RUN(test_tokenizers);
     LB_RUN(test_export_errors);
+    LB_RUN(test_llama3_rope);
     LB_RUN(test_models);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
