@@ -76,7 +76,7 @@ mkdir -p "$T/emptydir"
 expect_error "no model.safetensors" "$LOWBIT" info "$T/emptydir"
 expect_error "No such file" "$LOWBIT" info "$T/nonexistent.safetensors"
 printf 'GGUF' > "$T/m.gguf"
-expect_error "not supported" "$LOWBIT" info "$T/m.gguf"
+expect_error "truncated" "$LOWBIT" info "$T/m.gguf"
 expect_error "unknown flag '--bogus'" "$LOWBIT" info --bogus "$T/tiny.safetensors"
 expect_error "which file" "$LOWBIT" info
 expect_error "unexpected argument" "$LOWBIT" info a b
