@@ -154,7 +154,10 @@ typedef struct linear_saved {
  * zero_grad). One tensor in two roles is taken once, by its first writer,
  * and the later role accumulates (lb_grad_of): x == w or x == bias share dx's
  * buffer, written first. On the CPU dx always accumulates (an activation's
- * grad there is allocated zeroed). */
+ * grad there is allocated zeroed). A fake-quant w^ recorded just before this
+ * linear may get its master weight's marked-zero grad as its own
+ * (lb_grad_dst_alias): dW^ is then written straight into it and the
+ * fake-quant backward, next on the tape, applies the clip mask in place. */
 static void linear_backward(lb_ctx *ctx, lb_node *node)
 {
     lb_tensor *x = node->in[0], *w = node->in[1], *bias = node->in[2];
@@ -162,7 +165,7 @@ static void linear_backward(lb_ctx *ctx, lb_node *node)
     bool cuda = x->device == LB_CUDA, xo = false, wo = false, bo = false;
     lb_tensor *gx = cuda ? lb_grad_dst(ctx, x, &xo) : NULL;
     void *dx = gx ? gx->data : lb_op_grad_data(ctx, x);
-    lb_tensor *gw = w != x ? lb_grad_dst(ctx, w, &wo) : NULL;
+    lb_tensor *gw = w != x ? lb_grad_dst_alias(ctx, node, w, &wo) : NULL;
     void *dw = gw ? gw->data : lb_op_grad_data(ctx, w);
     lb_tensor *gb = bias != x && bias != w ? lb_grad_dst(ctx, bias, &bo) : NULL;
     void *db = gb ? gb->data : lb_op_grad_data(ctx, bias);

@@ -23,6 +23,22 @@
  * overwrites it when it is marked zero: the first writer after zero_grad,
  * lb_grad_dst) and the f32 scale/zero grads (these accumulate: the trainer
  * zeroes them without a mark) in one pass. Activations keep their dtype (bf16).
+ *
+ * Written in place (non-learned modes: minmax, mse, absmax grids, ggml
+ * presets; both devices): the node names w as its grad_alias (tape.h), so
+ * when the linear that reads w^ comes right after it on the tape and w's
+ * grad is marked zero, the linear's dW GEMM writes dW^ straight into w's
+ * master grad (beta 0) and this backward only applies the clip mask there:
+ * the forward saved it (int grids: bit set = the pre-clamp code lies
+ * outside [0, maxq]; the other grids clip nothing and have none). The CPU
+ * applies dw = clipped ? +0 : 0 + dW^ to every element: the bits of the
+ * overwrite above, by construction. CUDA writes +0 at the set bits only
+ * (1/8 byte per element read) and leaves the GEMM's dW^ as it is: the same
+ * value, and the same bits unless the GEMM wrote a -0 (0 + -0 would be +0;
+ * cuBLASLt's sums start from +0, so an exact zero comes out +0). Learned
+ * modes (lsq, lsq+) need dW^ itself for the scale grads and keep the path
+ * above; so does any other case (w's grad not marked: a second
+ * micro-batch, a weight read twice).
  */
 #include <math.h>
 #include <string.h>
@@ -30,11 +46,14 @@
 #include "autograd/ops_common.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cuda/kernels.h"
+#include "autograd/ops_quant.h"
 #include "quant/fakequant.h"
 
 typedef struct fq_saved {
     lb_quantizer *q;
     float *s, *z;     /* the scales and zeros the forward used, (out, G) */
+    uint32_t *mask;   /* the clip mask (non-learned int grids), else NULL;
+                         device memory on CUDA */
 } fq_saved;
 
 static lb_cpu_qlayout layout_of(const lb_quantizer *q)
@@ -56,6 +75,11 @@ static void fq_weight_backward(lb_ctx *ctx, lb_node *node)
     const fq_saved *sv = node->saved;
     const lb_quantizer *q = sv->q;
     lb_tensor *w = node->in[0];
+    if (node->grad_aliased) {   /* out's grad is w's: dW^, written by the linear */
+        lb_cpu_fake_quant_mask_apply(sv->mask, node->out->grad->data, lb_tensor_numel(w));
+        node->out->grad = NULL;
+        return;
+    }
     const float *dout = node->out->grad->data;
     bool over = false;   /* w's grad marked zero: written, not read */
     lb_tensor *gw = lb_grad_dst(ctx, w, &over);
@@ -117,16 +141,16 @@ static void check_state_on_cuda(const lb_quantizer *q, const char *what, const l
               q->name, what, lb_device_name(t->device), lb_dtype_name(t->dtype));
 }
 
-typedef struct fq_cuda_saved {
-    lb_quantizer *q;
-    float *s, *z;     /* device: the scales and zeros the forward used */
-} fq_cuda_saved;
-
 static void fq_weight_backward_cuda(lb_ctx *ctx, lb_node *node)
 {
-    const fq_cuda_saved *sv = node->saved;
+    const fq_saved *sv = node->saved;
     const lb_quantizer *q = sv->q;
     lb_tensor *w = node->in[0], *dout = node->out->grad;
+    if (node->grad_aliased) {   /* dout is w's grad: dW^, written by the linear */
+        lb_cuda_fake_quant_mask_apply(ctx, sv->mask, dout->data, lb_tensor_numel(w));
+        node->out->grad = NULL;   /* a parameter's grad: never released */
+        return;
+    }
     bool over = false;   /* w's grad marked zero: written, not read (no read-modify-write) */
     lb_tensor *gw = lb_grad_dst(ctx, w, &over);
     float *dw = gw ? gw->data : NULL;
@@ -154,21 +178,26 @@ static lb_tensor *fake_quant_weight_cuda(lb_ctx *ctx, lb_tensor *w, lb_quantizer
         out = lb_tensor_new_dev(ctx, LB_CUDA, LB_BF16, 2, w->shape);
     bool learned = lb_qspec_learned(&q->spec);
     lb_cuda_qweight Q = cuda_desc(q);
-    lb_cuda_fake_quant_weight_fwd(ctx, &Q, w->data, learned ? q->scales->data : NULL,
-                                  learned && q->zeros ? q->zeros->data : NULL, s, z, out->data,
-                                  NULL, NULL);
+    lb_tensor *ins[3] = {w, q->scales, q->zeros};
+    int n_in = !learned ? 1 : q->spec.mode == LB_QM_LSQP ? 3 : 2;
+    bool rec = lb_needs_grad(ctx, ins, n_in);
+    uint32_t *mask = NULL;   /* (words) u32: the clip bits, for an in-place backward */
+    if (rec && !learned && Q.grid == LB_CUDA_QGRID_INT)
+        mask = lb_cuda_step_alloc(ctx, (size_t)lb_clip_mask_words(lb_tensor_numel(w)) * sizeof *mask);
+    lb_cuda_fake_quant_weight_fwd_mask(ctx, &Q, w->data, learned ? q->scales->data : NULL,
+                                       learned && q->zeros ? q->zeros->data : NULL, s, z, out->data,
+                                       NULL, NULL, mask);
     if (!learned) {
         lb_cuda_memcpy_d2d(ctx, q->scales->data, s, (size_t)ns * sizeof *s);
         if (q->zeros) lb_cuda_memcpy_d2d(ctx, q->zeros->data, z, (size_t)ns * sizeof *z);
     }
-    lb_tensor *ins[3] = {w, q->scales, q->zeros};
-    int n_in = !learned ? 1 : q->spec.mode == LB_QM_LSQP ? 3 : 2;
-    if (lb_needs_grad(ctx, ins, n_in)) {
+    if (rec) {
         out->flags |= LB_TENSOR_GRAD_F32;
         lb_node *node = lb_tape_record(ctx, "fake_quant_weight", fq_weight_backward_cuda, out, ins, n_in);
-        fq_cuda_saved *sv = lb_arena_alloc(ctx, sizeof *sv);
-        *sv = (fq_cuda_saved){.q = q, .s = s, .z = z};
+        fq_saved *sv = lb_arena_alloc(ctx, sizeof *sv);
+        *sv = (fq_saved){.q = q, .s = s, .z = z, .mask = mask};
         node->saved = sv;
+        if (!learned) node->grad_alias = w;
     }
     return out;
 }
@@ -200,9 +229,21 @@ lb_tensor *lb_fake_quant_weight(lb_ctx *ctx, lb_tensor *w, lb_quantizer *q)
         lb_node *node = lb_tape_record(ctx, "fake_quant_weight", fq_weight_backward, out, ins, n_in);
         fq_saved *sv = lb_arena_alloc(ctx, sizeof *sv);
         *sv = (fq_saved){.q = q, .s = s, .z = z};
+        if (!learned && q->spec.format == LB_QF_INT) {   /* (words) u32 */
+            sv->mask = lb_arena_alloc(ctx, (size_t)lb_clip_mask_words(lb_tensor_numel(w)) * sizeof *sv->mask);
+            lb_cpu_fake_quant_int_clipmask(w->data, s, z, layout_of(q), q->spec.bits, sv->mask);
+        }
         node->saved = sv;
+        if (!learned) node->grad_alias = w;
     }
     return out;
+}
+
+const uint32_t *lb_fake_quant_weight_clip_mask(const lb_tensor *what)
+{
+    const lb_node *n = what ? what->node : NULL;
+    if (!n || (n->backward != fq_weight_backward && n->backward != fq_weight_backward_cuda)) return NULL;
+    return ((const fq_saved *)n->saved)->mask;
 }
 
 /* ---- activations ----------------------------------------------------------- */

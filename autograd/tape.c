@@ -120,6 +120,23 @@ lb_tensor *lb_grad_dst(lb_ctx *ctx, lb_tensor *t, bool *overwrite)
     return lb_grad_fresh(ctx, t, overwrite);
 }
 
+lb_tensor *lb_grad_dst_alias(lb_ctx *ctx, const lb_node *consumer, lb_tensor *t, bool *overwrite)
+{
+    lb_node *n = t ? t->node : NULL;
+    lb_tensor *a = n ? n->grad_alias : NULL;
+    lb_tensor *g = a ? a->grad : NULL;
+    if (!g || consumer->prev != n || n->out != t || t->grad || !t->requires_grad ||
+        !(g->flags & LB_TENSOR_GRAD_ZEROS) || g->dtype != LB_F32 || g->device != t->device ||
+        lb_tensor_numel(g) != lb_tensor_numel(t) ||
+        (t->device == LB_CUDA && !(t->flags & LB_TENSOR_GRAD_F32)))
+        return lb_grad_dst(ctx, t, overwrite);
+    g->flags &= ~LB_TENSOR_GRAD_ZEROS;
+    t->grad = lb_tensor_view_of(ctx, g, t->ndim, t->shape);
+    n->grad_aliased = true;
+    *overwrite = true;
+    return t->grad;
+}
+
 bool lb_step_release(lb_ctx *ctx, lb_tensor *t)
 {
     if (!t || t->device != LB_CUDA || t->flags != 0 || !t->data) return false;
@@ -152,7 +169,7 @@ void lb_tape_backward(lb_ctx *ctx, lb_node *head, const lb_tensor *keep)
         /* out's grad is complete and now consumed: no older node reads it
          * (NULL: the node handed the buffer on, lb_grad_take) */
         if (ctx->release_grads && out != keep && out->grad && out->device == LB_CUDA &&
-            !(out->flags & LB_TENSOR_PERSISTENT)) {
+            !(out->flags & LB_TENSOR_PERSISTENT) && !n->grad_aliased) {
             lb_cuda_step_release(ctx, out->grad->data);
             out->grad = NULL;
         }

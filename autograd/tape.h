@@ -42,6 +42,15 @@ struct lb_node {
                                           when out has no grad, and its
                                           backward consumes all its outputs'
                                           grads itself */
+    lb_tensor *grad_alias;             /* set by the op: out stands for this
+                                          tensor (a fake-quant w^ for w, same
+                                          numel), whose marked-zero grad may
+                                          serve as out's grad
+                                          (lb_grad_dst_alias) */
+    bool grad_aliased;                 /* out->grad IS grad_alias's grad (a
+                                          view): never released as a step
+                                          grad; the node's backward finishes
+                                          it in place and drops out->grad */
 };
 
 /* lb_needs_grad: true when grad mode is on and any of the n tensors
@@ -96,6 +105,16 @@ void lb_grad_mark_zero(lb_tensor *t);
  * second one with lb_grad_of (the first overwrite must not follow an add). */
 lb_tensor *lb_grad_dst(lb_ctx *ctx, lb_tensor *t, bool *overwrite);
 
+/* lb_grad_dst_alias: lb_grad_dst(t) for the backward of `consumer`, except
+ * that when t's node directly precedes consumer on the tape (so it runs
+ * right after consumer's backward, with no writer in between), has a
+ * grad_alias whose grad is marked as holding zeros, t has no grad yet and
+ * the two grads agree (device, f32, numel), it takes the alias's mark and
+ * makes t->grad a view of the alias's grad with t's shape (grad_aliased
+ * set, *overwrite true: write every element). t's node's backward then
+ * finishes that buffer in place. Otherwise exactly lb_grad_dst. */
+lb_tensor *lb_grad_dst_alias(lb_ctx *ctx, const lb_node *consumer, lb_tensor *t, bool *overwrite);
+
 /* lb_step_release: gives t's memory back at once (CUDA: to the stream-
  * ordered pool, in stream order) when the caller knows that nothing reads
  * t's data any more: no later op of the forward and no backward (every node
@@ -115,7 +134,8 @@ void lb_backward(lb_ctx *ctx, lb_tensor *loss);
 /* lb_tape_backward: runs the nodes from `head` along prev, newest-first,
  * each one whose out has a grad (or that is multi_out): lb_backward's walk,
  * also used on a sub-tape (autograd/recompute.c). With ctx->release_grads,
- * frees each consumed grad of a non-persistent CUDA out except keep's. */
+ * frees each consumed grad of a non-persistent CUDA out except keep's (and
+ * an aliased one: grad_aliased, a parameter's grad). */
 void lb_tape_backward(lb_ctx *ctx, lb_node *head, const lb_tensor *keep);
 
 #endif

@@ -36,16 +36,33 @@
  * terms: relative error ~1e-2), so their displacement vectors point the
  * same way: COS_MIN = 0.9 leaves room for the few groups whose grad is
  * near zero; a sign error or a missing grad gives ~0 or negative.
+ *
+ * The in-place backward (test_alias; ops_quant.c, lb_grad_dst_alias): one
+ * y = x @ w^T on each device, w's grad NaN-filled and marked zero, the same
+ * bf16-rounded x and dy on both sides, two micro-batches (the second
+ * unmarked: the path without the alias). The GPU must take the alias
+ * exactly where the CPU does (non-learned modes; never lsq), its clip mask
+ * must equal the CPU's bit for bit (the forward writes it from the same
+ * codes; the weight is built to clip: each group of 32 holds -1 and +1),
+ * the clipped elements must read +0, no NaN may survive, and dW must be
+ * within ALIAS_TOL of the CPU's: dW = dy^T x from identical bf16-exact
+ * operands, f32 sums of MROWS terms in different orders (2 * opc_tol), plus
+ * the two bf16 units gpc_tol allows; a lost mask or a missing write is an
+ * O(1) error.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "autograd/ops_quant.h"
+#include "autograd/tape.h"
+#include "gpu_check.h"
 #include "harness.h"
 #include "kernels/cuda/cuda.h"
 #include "kernels/cuda/kernels.h"
 #include "layers/model.h"
+#include "quant/fakequant.h"
 #include "train/optim.h"
 #include "train/run_quant.h"
 
@@ -282,6 +299,124 @@ static void check_qat(const char *wq)
 static void test_minmax(void) { check_qat("int4:g32"); }
 static void test_lsq(void) { check_qat("int4:g32:lsq"); }
 
+/* ---- the in-place fake-quant backward against the CPU ---------------------- */
+
+enum { AROWS = 64, ACOLS = 256, MROWS = 24 };
+#define ALIAS_TOL gpc_tol(LB_BF16, MROWS)
+
+typedef struct alias_side {
+    lb_ctx *ctx;
+    lb_tensor *w;      /* (AROWS, ACOLS) f32 parameter */
+    lb_quantizer q;
+} alias_side;
+
+/* alias_pass: y = x @ w^T with dy, one micro-batch on each side (marked:
+ * w's grads NaN and marked zero first); checks the alias, the masks, the
+ * clipped elements and dW. */
+static void alias_pass(alias_side *C, alias_side *G, const char *spec, bool marked, uint64_t seed)
+{
+    int64_t n = AROWS * ACOLS, words = lb_clip_mask_words(n);
+    char what[160];
+    snprintf(what, sizeof what, "alias %s, %s micro-batch", spec, marked ? "first (marked)" : "second");
+    if (marked) {
+        float *nan = malloc((size_t)n * sizeof *nan);
+        for (int64_t i = 0; i < n; i++) nan[i] = NAN;
+        memcpy(C->w->grad->data, nan, (size_t)n * sizeof *nan);
+        lb_tensor_copy_from_host(G->ctx, G->w->grad, nan);
+        free(nan);
+        lb_grad_mark_zero(C->w);
+        lb_grad_mark_zero(G->w);
+    }
+    lb_tensor *xc, *xg;
+    gpc_pair(C->ctx, G->ctx, LB_SHAPE(MROWS, ACOLS), LB_BF16, seed, -1.0f, 1.0f, false, &xc, &xg);
+    lb_tensor *fc = lb_fake_quant_weight(C->ctx, C->w, &C->q), *fg = lb_fake_quant_weight(G->ctx, G->w, &G->q);
+    lb_tensor *yc = lb_linear(C->ctx, xc, fc, NULL), *yg = lb_linear(G->ctx, xg, fg, NULL);   /* (M, AROWS) */
+    const uint32_t *mc = lb_fake_quant_weight_clip_mask(fc), *mgd = lb_fake_quant_weight_clip_mask(fg);
+    uint32_t *mg = calloc((size_t)words, sizeof *mg);
+    LB_EXPECTF((mc == NULL) == (mgd == NULL), "%s: a clip mask on one device only", what);
+    if (mgd) lb_cuda_memcpy_d2h(G->ctx, mg, mgd, (size_t)words * sizeof *mg);
+    int64_t set = 0;
+    if (mc && mgd) {
+        for (int64_t k = 0; k < words; k++) set += __builtin_popcount(mc[k]);
+        LB_EXPECTF(!memcmp(mc, mg, (size_t)words * sizeof *mg), "%s: the CUDA clip mask differs from the CPU's", what);
+        if (!strcmp(spec, "int4:g32:asym"))
+            LB_EXPECTF(set > 0, "%s: the weight built to clip has no clip bit", what);
+    }
+    gpc_seed_out_grad(C->ctx, G->ctx, yc, yg, seed + 1);
+    const lb_node *nc = fc->node, *ng = fg->node;
+    lb_tape_backward(C->ctx, C->ctx->tape, NULL);
+    lb_tape_backward(G->ctx, G->ctx->tape, NULL);
+    bool want = marked && !lb_qspec_learned(&C->q.spec);
+    LB_EXPECTF(nc->grad_aliased == want && ng->grad_aliased == want, "%s: aliased cpu %d cuda %d, expected %d",
+               what, nc->grad_aliased, ng->grad_aliased, want);
+    float *got = malloc((size_t)n * sizeof *got);
+    lb_tensor_copy_to_host(G->ctx, G->w->grad, got);
+    int64_t bad = 0;
+    for (int64_t i = 0; mc && i < n; i++)
+        if (((mc[i >> 5] >> (i & 31)) & 1u) && (got[i] != 0.0f || signbit(got[i]))) bad++;
+    LB_EXPECTF(bad == 0, "%s: %lld clipped elements are not +0 on CUDA", what, (long long)bad);
+    free(got);
+    free(mg);
+    gpc_expect_close(what, G->ctx, G->w->grad, C->w->grad, ALIAS_TOL);
+    lb_ctx_step_end(C->ctx);
+    lb_ctx_step_end(G->ctx);
+}
+
+static void check_alias(const char *spec)
+{
+    lb_ctx cpu, gpu;
+    lb_status st = lb_ctx_init(&cpu, LB_CPU);
+    LB_CHECK(!lb_failed(&st));
+    gpc_ctx(&gpu);
+    alias_side C = {.ctx = &cpu}, G = {.ctx = &gpu};
+    C.w = lb_tensor_alloc(LB_F32, LB_SHAPE(AROWS, ACOLS));
+    float *w = C.w->data;
+    lb_test_rand(w, AROWS * ACOLS, 3, -0.9f, 0.9f);
+    for (int64_t i = 0; i < AROWS * ACOLS; i += 32) {   /* s = 2/15 rounds down in fp16: +1 clips */
+        w[i] = -1.0f;
+        w[i + 1 + (i / 32) % 31] = 1.0f;
+    }
+    C.w->requires_grad = true;
+    C.w->name = "layer.weight";
+    lb_qspec sp;
+    st = lb_qspec_parse(spec, LB_QROLE_WEIGHT, &sp);
+    if (!lb_failed(&st)) st = lb_quantizer_init(&C.q, &sp, C.w, "layer.weight");
+    LB_EXPECTF(!lb_failed(&st), "%s: %s", spec, st.msg);
+    if (lb_failed(&st)) return;
+    G.w = lb_tensor_alloc_dev(LB_CUDA, LB_F32, 2, C.w->shape);
+    lb_tensor_copy_from_host(&gpu, G.w, C.w->data);
+    G.w->requires_grad = true;
+    G.w->name = C.w->name;
+    lb_param_refresh_lowp(&gpu, G.w);   /* w^ goes into lowp, as in a model */
+    G.q = C.q;
+    lb_tensor *qs[3] = {C.q.scales, C.q.zeros, C.q.alpha}, **qd[3] = {&G.q.scales, &G.q.zeros, &G.q.alpha};
+    for (int i = 0; i < 3; i++) {
+        if (!qs[i]) continue;
+        *qd[i] = lb_tensor_alloc_dev(LB_CUDA, LB_F32, qs[i]->ndim, qs[i]->shape);
+        lb_tensor_copy_from_host(&gpu, *qd[i], qs[i]->data);
+        (*qd[i])->requires_grad = qs[i]->requires_grad;
+    }
+    G.q.scale_name = G.q.zero_name = NULL;
+    lb_grad_of(&cpu, C.w);
+    lb_grad_of(&gpu, G.w);
+    alias_pass(&C, &G, spec, true, 21);
+    alias_pass(&C, &G, spec, false, 23);
+    for (int i = 0; i < 3; i++)
+        if (qs[i]) lb_tensor_free(*qd[i]);
+    lb_quantizer_free(&C.q);
+    lb_tensor_free(G.w);
+    lb_tensor_free(C.w);
+    lb_ctx_free(&gpu);
+    lb_ctx_free(&cpu);
+}
+
+static void test_alias(void)
+{
+    static const char *specs[] = {"int4:g32:asym", "int4:g32:sym", "int4:tensor:sym", "int4:ch:asym:mse",
+                                  "q4_0", "nf4:g32", "int4:g32:lsq"};
+    for (int i = 0; i < 7; i++) check_alias(specs[i]);
+}
+
 int main(void)
 {
     if (!lb_cuda_available()) {
@@ -290,5 +425,6 @@ int main(void)
     }
     LB_RUN(test_minmax);
     LB_RUN(test_lsq);
+    LB_RUN(test_alias);
     return lb_test_summary();
 }

@@ -306,6 +306,18 @@ void lb_cpu_fake_quant_int_bwd(const float *w, const float *s, const float *z, c
                                lb_cpu_qlayout L, int bits, float g, float *dw, bool dw_overwrite, float *ds,
                                float *dz);
 
+/* lb_cpu_fake_quant_int_clipmask: OVERWRITES the clip mask ((n + 31) / 32
+ * u32 words, n = rows * cols; bit i % 32 of word i / 32 is element i): set
+ * where r = round(w/s) + z lies outside [0, 2^bits - 1], the elements
+ * lb_cpu_fake_quant_int_bwd gives no grad. */
+void lb_cpu_fake_quant_int_clipmask(const float *w, const float *s, const float *z, lb_cpu_qlayout L,
+                                    int bits, uint32_t *mask);
+
+/* lb_cpu_fake_quant_mask_apply: in place over n elements: dw = +0 where
+ * the mask's bit is set, else 0 + dw (the bits lb_cpu_fake_quant_int_bwd
+ * writes when overwriting with dout = dw; mask NULL: nothing clipped). */
+void lb_cpu_fake_quant_mask_apply(const uint32_t *mask, float *dw, int64_t n);
+
 /* lb_cpu_fake_quant_lut_fwd: nf4 / fp4 / fp8 (e4m3fn) codes of w/s and
  * out = s * value(code). OVERWRITES out and codes; either may be NULL. */
 void lb_cpu_fake_quant_lut_fwd(lb_cpu_qgrid grid, const float *w, const float *s,

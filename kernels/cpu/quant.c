@@ -197,6 +197,32 @@ void lb_cpu_fake_quant_int_bwd(const float *w, const float *s, const float *z, c
         }
 }
 
+void lb_cpu_fake_quant_int_clipmask(const float *w, const float *s, const float *z, lb_cpu_qlayout L,
+                                    int bits, uint32_t *mask)
+{
+    float maxq = (float)((1 << bits) - 1);
+    int64_t n = L.rows * L.cols, words = (n + 31) / 32, G = n_scales_per_row(L);
+    #pragma omp parallel for schedule(static) if (n >= LB_CPU_PAR_MIN)
+    for (int64_t k = 0; k < words; k++) {
+        uint32_t m = 0;
+        for (int b = 0; b < 32 && k * 32 + b < n; b++) {
+            int64_t i = k * 32 + b, row = i / L.cols, g = L.tensor ? 0 : row * G + (i % L.cols) / L.group;
+            float r = rne(w[i] / s[g]) + z[g];
+            if (!(r >= 0.0f && r <= maxq)) m |= 1u << b;
+        }
+        mask[k] = m;
+    }
+}
+
+void lb_cpu_fake_quant_mask_apply(const uint32_t *mask, float *dw, int64_t n)
+{
+    #pragma omp parallel for schedule(static) if (n >= LB_CPU_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) {
+        bool clipped = mask && ((mask[i >> 5] >> (i & 31)) & 1u);
+        dw[i] = clipped ? 0.0f : 0.0f + dw[i];   /* the bits of writing 0 + dW^ */
+    }
+}
+
 /* ---- value grids (nf4, fp4, fp8) --------------------------------------------- */
 
 static const float nf4_vals[16] = {

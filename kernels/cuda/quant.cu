@@ -144,6 +144,15 @@ __device__ __forceinline__ int trunc_code(float t)
 
 /* ---- the fused weight forward -------------------------------------------- */
 
+/* clip_or: sets the clip bits `bits` (bit e: element i + e) in the mask;
+ * i is a multiple of the chunk width (1 or 4), so they lie in one word.
+ * Clipped codes are rare (edge codes after the scale's rounding): an
+ * atomic per chunk that has one. */
+__device__ __forceinline__ void clip_or(uint32_t *mask, int64_t i, unsigned bits)
+{
+    atomicOr(mask + (i >> 5), bits << (unsigned)(i & 31));
+}
+
 typedef struct fq_args {
     const float *w;
     const float *ps, *pz;     /* learned parameters (LSQ / LSQ+) */
@@ -152,6 +161,8 @@ typedef struct fq_args {
     bf16 *out16;
     float *out32;
     uint8_t *codes;
+    uint32_t *mask;           /* int grids: bit i set = element i clipped
+                                 (OR-ed in: zeroed by the caller), or NULL */
     int64_t ngroups;          /* groups this pass walks */
     int64_t group;            /* elements per group of the pass */
     int team, nc;             /* lanes per group, chunks per lane */
@@ -287,6 +298,7 @@ __device__ __forceinline__ void fq_group(const fq_args &a, const qlut *lut, int6
         if (!active || off >= a.group) continue;
         float v[VEC], o[VEC];
         uint8_t q8[VEC];
+        unsigned clip = 0;
         if (NCR) {
 #pragma unroll
             for (int e = 0; e < VEC; e++) v[e] = r[NCR ? c : 0][e];
@@ -297,9 +309,10 @@ __device__ __forceinline__ void fq_group(const fq_args &a, const qlut *lut, int6
         for (int e = 0; e < VEC; e++) {
             float xv = v[e];
             if (GRID == LB_CUDA_QGRID_INT) {
-                float q = clampf(__fadd_rn(rintf(__fdiv_rn(xv, sk)), zk), 0.0f, maxq);
+                float rq = __fadd_rn(rintf(__fdiv_rn(xv, sk)), zk), q = clampf(rq, 0.0f, maxq);
                 o[e] = __fmul_rn(sk, __fsub_rn(q, zk));
                 q8[e] = (uint8_t)q;
+                if (!(rq >= 0.0f && rq <= maxq)) clip |= 1u << e;
             } else if (VALUE) {
                 o[e] = lut_quant(lut, xv, sk, &q8[e]);
             } else if (GRID == LB_CUDA_QGRID_Q4_0 || GRID == LB_CUDA_QGRID_Q5_0) {
@@ -326,6 +339,7 @@ __device__ __forceinline__ void fq_group(const fq_args &a, const qlut *lut, int6
             }
         }
         int64_t i = gi * a.group + off;
+        if (GRID == LB_CUDA_QGRID_INT && clip && a.mask) clip_or(a.mask, i, clip);
         if (VEC == 4) {
             if (a.out16) {
                 __nv_bfloat162 p0 = __floats2bfloat162_rn(o[0], o[1]);
@@ -442,13 +456,16 @@ __global__ void __launch_bounds__(QTHREADS) fq_int_minmax_kernel(const fq_args a
             if (!act[u]) continue;
             float o4[VEC];
             uint8_t q8[VEC];
+            unsigned clip = 0;
 #pragma unroll
             for (int e = 0; e < VEC; e++) {
-                float q = clampf(__fadd_rn(rintf(__fdiv_rn(r[u][e], sk)), zk), 0.0f, maxq);
+                float rq = __fadd_rn(rintf(__fdiv_rn(r[u][e], sk)), zk), q = clampf(rq, 0.0f, maxq);
                 o4[e] = __fmul_rn(sk, __fsub_rn(q, zk));
                 q8[e] = (uint8_t)q;
+                if (!(rq >= 0.0f && rq <= maxq)) clip |= 1u << e;
             }
             int64_t i = gi * a.group + off;
+            if (clip && a.mask) clip_or(a.mask, i, clip);
             if (VEC == 4) {
                 if (a.out16) {
                     __nv_bfloat162 p0 = __floats2bfloat162_rn(o4[0], o4[1]);
@@ -678,14 +695,23 @@ void lb_cuda_fake_quant_weight_fwd(lb_ctx *ctx, const lb_cuda_qweight *Q, const 
                                    const float *ps, const float *pz, float *s, float *z,
                                    void *out16, float *out32, uint8_t *codes)
 {
+    lb_cuda_fake_quant_weight_fwd_mask(ctx, Q, w, ps, pz, s, z, out16, out32, codes, NULL);
+}
+
+void lb_cuda_fake_quant_weight_fwd_mask(lb_ctx *ctx, const lb_cuda_qweight *Q, const float *w,
+                                        const float *ps, const float *pz, float *s, float *z,
+                                        void *out16, float *out32, uint8_t *codes, uint32_t *mask)
+{
     int64_t n = Q->rows * Q->cols;
     if (n <= 0) return;
+    if (mask) lb_cuda_memset_zero(ctx, mask, (size_t)lb_clip_mask_words(n) * sizeof *mask);
     bool aligned = lb_aligned16(w) && lb_aligned16(out32) && ((uintptr_t)out16 & 7u) == 0 &&
                    ((uintptr_t)codes & 3u) == 0;
     fq_args a;
     memset(&a, 0, sizeof a);
     a.w = w, a.ps = ps, a.pz = pz, a.s = s, a.z = z;
     a.out16 = (bf16 *)out16, a.out32 = out32, a.codes = codes;
+    a.mask = Q->grid == LB_CUDA_QGRID_INT ? mask : NULL;   /* the other grids clip nothing */
     a.bits = Q->bits, a.sym = Q->sym, a.f16 = Q->f16, a.tensor = Q->tensor;
     if (is_value_grid(Q->grid)) lut_make(Q->grid, &a.lut);
     cudaStream_t st = lb_cuda_stream(ctx);

@@ -60,6 +60,13 @@ typedef struct lb_cuda_qweight {
     bool tensor;        /* one scale for the whole weight */
 } lb_cuda_qweight;
 
+/* lb_clip_mask_words: the u32 words of a clip mask of n elements (bit i%32
+ * of word i/32 is element i; the CPU's mask has the same layout). */
+static inline int64_t lb_clip_mask_words(int64_t n)
+{
+    return (n + 31) / 32;
+}
+
 #ifdef LB_HAVE_CUDA
 
 /* lb_cuda_fake_quant_weight_fwd: the fused forward: reads the f32 weight w
@@ -74,6 +81,22 @@ typedef struct lb_cuda_qweight {
 void lb_cuda_fake_quant_weight_fwd(lb_ctx *ctx, const lb_cuda_qweight *Q, const float *w,
                                    const float *ps, const float *pz, float *s, float *z,
                                    void *out16, float *out32, uint8_t *codes);
+
+/* lb_cuda_fake_quant_weight_fwd_mask: lb_cuda_fake_quant_weight_fwd that
+ * also OVERWRITES the clip mask (lb_clip_mask_words(rows*cols) u32 words,
+ * device): bit i set where element i's pre-clamp code round(w/s) + z lies
+ * outside [0, 2^bits - 1] (the masked STE blocks its grad). Int grids
+ * only: for the value grids and ggml presets (nothing clips) the mask is
+ * all zeros. mask may be NULL (then exactly lb_cuda_fake_quant_weight_fwd). */
+void lb_cuda_fake_quant_weight_fwd_mask(lb_ctx *ctx, const lb_cuda_qweight *Q, const float *w,
+                                        const float *ps, const float *pz, float *s, float *z,
+                                        void *out16, float *out32, uint8_t *codes, uint32_t *mask);
+
+/* lb_cuda_fake_quant_mask_apply (quant_mask.cu): dw[i] = +0 where bit i of
+ * the clip mask is set; no other element is read or written (n elements,
+ * f32). The backward of a fake-quant whose master grad already holds dW^
+ * (the linear wrote it there, lb_grad_dst_alias). */
+void lb_cuda_fake_quant_mask_apply(lb_ctx *ctx, const uint32_t *mask, float *dw, int64_t n);
 
 /* lb_cuda_fake_quant_kquant_fwd (quant_k.cu): the K-quant encoder of
  * quant/grid_k.h for Q->grid LB_CUDA_QGRID_Q4_K / _Q6_K (cols % 256 == 0),
@@ -140,6 +163,14 @@ void lb_cuda_fake_quant_act_pact_bwd(lb_ctx *ctx, const void *x, const void *dou
 static inline void lb_cuda_fake_quant_weight_fwd(lb_ctx *ctx, const lb_cuda_qweight *Q, const float *w, const float *ps, const float *pz, float *s, float *z, void *out16, float *out32, uint8_t *codes)
 {
     lb_cuda_absent("lb_cuda_fake_quant_weight_fwd");
+}
+static inline void lb_cuda_fake_quant_weight_fwd_mask(lb_ctx *ctx, const lb_cuda_qweight *Q, const float *w, const float *ps, const float *pz, float *s, float *z, void *out16, float *out32, uint8_t *codes, uint32_t *mask)
+{
+    lb_cuda_absent("lb_cuda_fake_quant_weight_fwd_mask");
+}
+static inline void lb_cuda_fake_quant_mask_apply(lb_ctx *ctx, const uint32_t *mask, float *dw, int64_t n)
+{
+    lb_cuda_absent("lb_cuda_fake_quant_mask_apply");
 }
 static inline void lb_cuda_fake_quant_kquant_fwd(lb_ctx *ctx, const lb_cuda_qweight *Q, const float *w, float *s, float *z, void *out16, float *out32, uint8_t *codes)
 {
