@@ -34,8 +34,10 @@
  * applies dw = clipped ? +0 : 0 + dW^ to every element: the bits of the
  * overwrite above, by construction. CUDA writes +0 at the set bits only
  * (1/8 byte per element read) and leaves the GEMM's dW^ as it is: the same
- * value, and the same bits unless the GEMM wrote a -0 (0 + -0 would be +0;
- * cuBLASLt's sums start from +0, so an exact zero comes out +0). Learned
+ * value, and the same bits unless the GEMM wrote a -0 there (the old path's
+ * 0 + -0 gave +0; a sum that starts from +0 never gives -0, but how
+ * cuBLASLt starts is not checked: the GPU tests compare values, and -0 ==
+ * 0). Learned
  * modes (lsq, lsq+) need dW^ itself for the scale grads and keep the path
  * above; so does any other case (w's grad not marked: a second
  * micro-batch, a weight read twice).
