@@ -172,3 +172,19 @@ close_fd:
     close(fd);
     return st;
 }
+
+lb_status lb_copy_file(const char *from, const char *to)
+{
+    char *data = NULL;
+    size_t len = 0;
+    LB_TRY(lb_read_file(from, &data, &len));
+    lb_afile af;
+    lb_status st = lb_afile_open(&af, to);
+    if (!lb_failed(&st)) {
+        st = lb_afile_write(&af, data, len);
+        if (lb_failed(&st)) lb_afile_abort(&af);
+        else st = lb_afile_commit(&af);
+    }
+    free(data);
+    return st;
+}

@@ -58,6 +58,11 @@ lb_status lb_atomic_write(const char *path, lb_status (*write_fn)(FILE *fp, void
  * names the file. */
 lb_status lb_read_file(const char *path, char **data, size_t *len);
 
+/* lb_copy_file: copies the regular file `from` to `to` byte for byte, through
+ * an lb_afile (so `to` is either its old self or the complete copy). An error
+ * names the file that could not be read or written. */
+lb_status lb_copy_file(const char *from, const char *to);
+
 /* lb_path_join: malloc'd "a/b" (no doubled slash), or NULL when out of
  * memory. */
 char *lb_path_join(const char *a, const char *b);

@@ -17,22 +17,6 @@
 #include "quant/export_hf.h"
 #include "quant/quantizer.h"
 
-static lb_status copy_file(const char *from, const char *to)
-{
-    char *data = NULL;
-    size_t len = 0;
-    LB_TRY(lb_read_file(from, &data, &len));
-    lb_afile af;
-    lb_status st = lb_afile_open(&af, to);
-    if (!lb_failed(&st)) {
-        st = lb_afile_write(&af, data, len);
-        if (lb_failed(&st)) lb_afile_abort(&af);
-        else st = lb_afile_commit(&af);
-    }
-    free(data);
-    return st;
-}
-
 lb_status lb_export_copy_tokenizer(const char *src, const char *dst)
 {
     static const char *names[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
@@ -44,7 +28,7 @@ lb_status lb_export_copy_tokenizer(const char *src, const char *dst)
         snprintf(from, sizeof from, "%s/%s", src, names[i]);
         if (stat(from, &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
         snprintf(to, sizeof to, "%s/%s", dst, names[i]);
-        LB_TRY(copy_file(from, to));
+        LB_TRY(lb_copy_file(from, to));
     }
     return lb_ok();
 }

@@ -386,21 +386,6 @@ static void show_progress(run *r, lb_progress *p, int64_t done, double loss, dou
 
 /* ---- the end of a run ------------------------------------------------------------------- */
 
-static lb_status copy_file(const char *from, const char *to)
-{
-    char *data = NULL;
-    size_t len = 0;
-    LB_TRY(lb_read_file(from, &data, &len));
-    lb_afile af;
-    lb_status st = lb_afile_open(&af, to);
-    if (!lb_failed(&st)) {
-        st = lb_afile_write(&af, data, len);
-        st = lb_failed(&st) ? (lb_afile_abort(&af), st) : lb_afile_commit(&af);
-    }
-    free(data);
-    return st;
-}
-
 static lb_status write_final(run *r)
 {
     if (!lb_dist_is_main(&r->dist)) return lb_ok();
@@ -411,7 +396,7 @@ static lb_status write_final(run *r)
     static const char *const tok_files[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"};
     for (size_t i = 0; !lb_failed(&st) && i < sizeof tok_files / sizeof tok_files[0]; i++) {
         char *from = join(r->c->model, tok_files[i]), *to = join(dir, tok_files[i]);
-        if (exists(from)) st = copy_file(from, to);
+        if (exists(from)) st = lb_copy_file(from, to);
         free(from);
         free(to);
     }

@@ -37,19 +37,6 @@ typedef struct init_opts {
 
 /* ---- files ---------------------------------------------------------------------- */
 
-static lb_status copy_file(const char *from, const char *to)
-{
-    char *data = NULL;
-    size_t len = 0;
-    LB_TRY(lb_read_file(from, &data, &len));
-    FILE *f = fopen(to, "wb");
-    lb_status st = lb_ok();
-    if (!f || fwrite(data, 1, len, f) != len) st = lb_errorf(LB_ERR_IO, "%s: cannot write: %s", to, strerror(errno));
-    if (f && fclose(f) != 0 && !lb_failed(&st)) st = lb_errorf(LB_ERR_IO, "%s: cannot write", to);
-    free(data);
-    return st;
-}
-
 static bool is_file(const char *path)
 {
     struct stat sb;
@@ -181,7 +168,7 @@ static lb_status apply_tokenizer(const init_opts *o, lb_model_config *c, const c
     for (int i = 0; i < 3 && !lb_failed(&st); i++) {
         char *from = i == 0 ? strdup(json) : lb_path_join(dir, files[i]);
         char *to = lb_path_join(tmp, files[i]);
-        if (from && to && (i == 0 || is_file(from))) st = copy_file(from, to);
+        if (from && to && (i == 0 || is_file(from))) st = lb_copy_file(from, to);
         free(from);
         free(to);
     }

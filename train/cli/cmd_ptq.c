@@ -57,22 +57,6 @@ static lb_status write_text(FILE *fp, void *ud)
     return fputs(ud, fp) < 0 ? lb_errorf(LB_ERR_IO, "write failed") : lb_ok();
 }
 
-static lb_status copy_file(const char *from, const char *to)
-{
-    char *data = NULL;
-    size_t len = 0;
-    LB_TRY(lb_read_file(from, &data, &len));
-    lb_afile af;
-    lb_status st = lb_afile_open(&af, to);
-    if (!lb_failed(&st)) {
-        st = lb_afile_write(&af, data, len);
-        if (lb_failed(&st)) lb_afile_abort(&af);
-        else st = lb_afile_commit(&af);
-    }
-    free(data);
-    return st;
-}
-
 static lb_status run(const ptq_opts *o, int *n_quant)
 {
     if (!o->method) return lb_errorf(LB_ERR_ARG, "ptq: --method is required (rtn; gptq and awq come later)");
@@ -101,7 +85,7 @@ static lb_status run(const ptq_opts *o, int *n_quant)
     static const char *const tok_files[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"};
     for (size_t i = 0; !lb_failed(&st) && i < sizeof tok_files / sizeof tok_files[0]; i++) {
         char *from = lb_path_join(o->model, tok_files[i]), *to = lb_path_join(dir, tok_files[i]);
-        if (stat(from, &sb) == 0) st = copy_file(from, to);
+        if (stat(from, &sb) == 0) st = lb_copy_file(from, to);
         free(from);
         free(to);
     }
