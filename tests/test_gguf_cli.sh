@@ -9,15 +9,8 @@
 #
 # Env: LOWBIT, LB_SRC, LB_TMP.
 set -u
-T="$LB_TMP/gguf_cli"
-rm -rf "$T" && mkdir -p "$T/docs"
-fail() { echo "FAIL: $*"; exit 1; }
-expect_error() { # expect_error NEEDLE -- lowbit args...
-    local needle="$1"; shift
-    if "$LOWBIT" "$@" > "$T/out.txt" 2> "$T/err.txt"; then fail "lowbit $* succeeded"; fi
-    grep -q -- "$needle" "$T/err.txt" || { cat "$T/err.txt"; fail "lowbit $*: message lacks '$needle'"; }
-    grep -q "^lowbit: error: " "$T/err.txt" || fail "lowbit $*: no 'lowbit: error:' line"
-}
+. "$LB_SRC/tests/lib.sh"
+lb_test_dir gguf_cli
 ppl() { # ppl MODEL: perplexity of MODEL on the validation split
     "$LOWBIT" eval --model "$1" --data "$T/d.val.h5" --ctx 32 --max-windows 6 --device cpu --json 2> "$T/eval.err" |
         sed -E 's/.*"ppl":([^,]*),.*/\1/'
@@ -34,13 +27,9 @@ cat > "$T/cfg.json" << 'EOF'
  "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 256, "rms_norm_eps": 1e-5,
  "rope_theta": 10000.0, "tie_word_embeddings": false}
 EOF
-"$LOWBIT" init --config "$T/cfg.json" --tokenizer "$LB_SRC/assets/tokenizers/code-8k" --out "$T/m" --seed 3 > /dev/null ||
-    fail "init"
-i=0
-for f in $(find "$LB_SRC/scripts" -name '*.py' | sort | head -8); do cp "$f" "$T/docs/doc$i.txt"; i=$((i + 1)); done
-[ "$i" -ge 2 ] || { echo "no Python files to use as data"; exit 77; }
-"$LOWBIT" data $(for f in "$T"/docs/*.txt; do printf -- '--input %s ' "$f"; done) --tokenizer "$T/m" \
-    --out "$T/d.h5" --val-fraction 0.3 > /dev/null 2>&1 || fail "data"
+lb_test_model "$T/cfg.json" "$T/m" --seed 3
+lb_test_corpus 8 "use as data"
+lb_test_data "$T/m" 0.3
 
 # PTQ q4_0: the run's codes, losslessly
 "$LOWBIT" ptq --method rtn --wq q4_0 --model "$T/m" --out "$T/rtn" > /dev/null || fail "ptq"
@@ -70,8 +59,7 @@ grep -q "tokenizer.ggml.merges" "$T/info.txt" && grep -q "Q6_K" "$T/info.txt" ||
 # rows of 256 fit q4_0 blocks but a 48-wide model does not: F16 fallback, said
 sed -e 's/"hidden_size": 256/"hidden_size": 48/' -e 's/"intermediate_size": 512/"intermediate_size": 96/' \
     "$T/cfg.json" > "$T/cfg48.json"
-"$LOWBIT" init --config "$T/cfg48.json" --tokenizer "$LB_SRC/assets/tokenizers/code-8k" --out "$T/m48" > /dev/null ||
-    fail "init 48"
+lb_test_model "$T/cfg48.json" "$T/m48"
 "$LOWBIT" export --model "$T/m48" --format gguf --type q4_0 --out "$T/m48.gguf" > "$T/fb.txt" 2>&1 || fail "export 48"
 grep -q "written as F16" "$T/fb.txt" || { cat "$T/fb.txt"; fail "no fallback notice"; }
 "$LOWBIT" eval --model "$T/m48.gguf" --data "$T/d.val.h5" --ctx 32 --max-windows 2 --device cpu > /dev/null 2>&1 ||

@@ -9,12 +9,9 @@
 # Env: LOWBIT (test_gguf is beside it), LB_PY (python with numpy, gguf,
 # safetensors; empty = skip), LB_SRC, LB_TMP.
 set -u
-[ -n "${LB_PY:-}" ] || { echo "LB_PY is empty: no reference python, skipping"; exit 77; }
-"$LB_PY" -c "import numpy, gguf.quants, safetensors.numpy" 2>/dev/null ||
-    { echo "$LB_PY lacks numpy/gguf/safetensors, skipping"; exit 77; }
-T="$LB_TMP/gguf_py"
-rm -rf "$T" && mkdir -p "$T"
-fail() { echo "FAIL: $*"; exit 1; }
+. "$LB_SRC/tests/lib.sh"
+lb_need_py "numpy, gguf.quants, safetensors.numpy" "numpy/gguf/safetensors"
+lb_test_dir gguf_py
 CHECK="$LB_SRC/scripts/parity/gguf_export_parity.py"
 WRITER="$(dirname "$LOWBIT")/test_gguf"
 [ -x "$WRITER" ] || fail "missing $WRITER"
@@ -26,8 +23,7 @@ cat > "$T/cfg.json" << 'JSON'
  "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 256, "rms_norm_eps": 1e-5,
  "rope_theta": 10000.0, "tie_word_embeddings": false}
 JSON
-TOK="$LB_SRC/assets/tokenizers/code-8k"
-"$LOWBIT" init --config "$T/cfg.json" --tokenizer "$TOK" --out "$T/m" --seed 4 > /dev/null || fail "init"
+lb_test_model "$T/cfg.json" "$T/m" --seed 4
 for q in q4_0 q4_1 q5_0 q5_1 q8_0; do
     "$LOWBIT" ptq --method rtn --wq "$q" --model "$T/m" --out "$T/rtn_$q" > /dev/null || fail "ptq $q"
     "$LOWBIT" export --model "$T/rtn_$q" --format gguf --type "$q" --out "$T/rtn_$q.gguf" --quiet > /dev/null ||
@@ -38,7 +34,7 @@ for q in q4_k q6_k bf16; do
     "$LOWBIT" export --model "$T/m" --format gguf --type "$q" --out "$T/m_$q.gguf" --quiet > /dev/null || fail "export $q"
     "$LB_PY" "$CHECK" model "$T/m_$q.gguf" "$T/m" "$q" || fail "$q"
 done
-"$LOWBIT" init --config gpt2-tiny --tokenizer "$TOK" --out "$T/g" > /dev/null || fail "init gpt2"
+lb_test_model gpt2-tiny "$T/g"
 "$LOWBIT" export --model "$T/g" --format gguf --type q8_0 --out "$T/g.gguf" --quiet > /dev/null || fail "export gpt2"
 "$LB_PY" "$CHECK" model "$T/g.gguf" "$T/g" q8_0 || fail "gpt2"
 echo "test_gguf_py: ok"

@@ -11,15 +11,8 @@
 #
 # Env: LOWBIT, LB_SRC, LB_TMP.
 set -u
-T="$LB_TMP/gptq_cli"
-rm -rf "$T" && mkdir -p "$T/docs"
-fail() { echo "FAIL: $*"; exit 1; }
-expect_error() { # expect_error NEEDLE -- lowbit args...
-    local needle="$1"; shift
-    if "$LOWBIT" "$@" > "$T/out.txt" 2> "$T/err.txt"; then fail "lowbit $* succeeded"; fi
-    grep -q -- "$needle" "$T/err.txt" || { cat "$T/err.txt"; fail "lowbit $*: message lacks '$needle'"; }
-    grep -q "^lowbit: error: " "$T/err.txt" || fail "lowbit $*: no 'lowbit: error:' line"
-}
+. "$LB_SRC/tests/lib.sh"
+lb_test_dir gptq_cli
 ppl() { # ppl MODEL: the eval ppl on the validation split
     "$LOWBIT" eval --model "$1" --data "$T/d.val.h5" --ctx 64 --max-windows 8 --device cpu --json 2> "$T/eval.err" |
         sed -E 's/.*"ppl":([^,]*),.*/\1/' || { cat "$T/eval.err"; fail "eval $1"; }
@@ -30,12 +23,9 @@ agree() { # agree A B WHAT: |a - b| <= 1e-4 * a
     echo "$3: ppl $1 vs $2"
 }
 
-"$LOWBIT" init --config llama-tiny --tokenizer "$LB_SRC/assets/tokenizers/code-8k" --out "$T/m" > /dev/null || fail "init"
-i=0
-for f in $(find "$LB_SRC/scripts" -name '*.py' | sort | head -8); do cp "$f" "$T/docs/doc$i.txt"; i=$((i + 1)); done
-[ "$i" -ge 2 ] || { echo "no Python files to evaluate on"; exit 77; }
-"$LOWBIT" data $(for f in "$T"/docs/*.txt; do printf -- '--input %s ' "$f"; done) --tokenizer "$T/m" \
-    --out "$T/d.h5" --val-fraction 0.3 > /dev/null 2>&1 || fail "data"
+lb_test_model llama-tiny "$T/m"
+lb_test_corpus 8 "evaluate on"
+lb_test_data "$T/m" 0.3
 
 # a short QAT run with a quantized head (written packed: "lm_head": true)
 "$LOWBIT" train --model "$T/m" --data "$T/d.h5" --steps 6 --batch 2 --ctx 32 --lr 3e-3 --warmup 1 --eval-windows 2 \

@@ -22,16 +22,13 @@
 # Env: LOWBIT (test_gptq_load and test_model_parity are beside it), LB_PY (python
 # with torch + transformers + safetensors + numpy; empty = skip), LB_SRC, LB_TMP.
 set -u
-[ -n "${LB_PY:-}" ] || { echo "LB_PY is empty: no reference python, skipping"; exit 77; }
-"$LB_PY" -c "import torch, transformers, safetensors, numpy" 2>/dev/null ||
-    { echo "$LB_PY lacks torch/transformers/safetensors/numpy, skipping"; exit 77; }
+. "$LB_SRC/tests/lib.sh"
+lb_need_py "torch, transformers, safetensors, numpy" "torch/transformers/safetensors/numpy"
 BIN="$(dirname "$LOWBIT")"
-T="$LB_TMP/gptq_py"
-rm -rf "$T" && mkdir -p "$T"
-fail() { echo "FAIL: $*"; exit 1; }
+lb_test_dir gptq_py
 PY="$LB_SRC/scripts/parity/gptq_parity.py"
 
-"$LOWBIT" init --config llama-tiny --tokenizer "$LB_SRC/assets/tokenizers/code-8k" --out "$T/m" > /dev/null || fail "init"
+lb_test_model llama-tiny "$T/m"
 pairs=()
 for c in int4:g32:asym:v1 int3:g64:asym:v2 int2:ch:sym:v1 int8:g32:asym:v2 int4:tensor:sym:v2; do
     spec=${c%:*} fmt=${c##*:} name=$(echo "$c" | tr ':' '_')
@@ -52,12 +49,6 @@ mapfile -t CASES < <("$LB_PY" "$PY" cases "$T/other" 2> "$T/cases.log") || { cat
 "$LB_PY" "$LB_SRC/scripts/parity/expected_logits.py" "$T/hf16" > "$T/expected.log" 2>&1 ||
     { cat "$T/expected.log"; fail "transformers could not load the --format hf export"; }
 "$BIN/test_model_parity" "$T/hf16" || fail "lowbit's logits of the hf export differ from transformers'"
-expect_error() { # expect_error NEEDLE -- lowbit args...
-    local needle="$1"; shift
-    if "$LOWBIT" "$@" > "$T/out.txt" 2> "$T/err.txt"; then fail "lowbit $* succeeded"; fi
-    grep -q -- "$needle" "$T/err.txt" || { cat "$T/err.txt"; fail "lowbit $*: message lacks '$needle'"; }
-    grep -q "^lowbit: error: " "$T/err.txt" || fail "lowbit $*: no 'lowbit: error:' line"
-}
 cp -r "$T/m" "$T/pos"
 "$LB_PY" - "$T/pos/model.safetensors" "$T/int4_g32_asym_v1.gptq/model.safetensors" <<'PYEOF' || fail "editing files"
 import sys

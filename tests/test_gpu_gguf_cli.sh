@@ -10,29 +10,20 @@
 #
 # Env: LOWBIT, LB_SRC, LB_TMP.
 set -u
-T="$LB_TMP/gpu_gguf"
-rm -rf "$T" && mkdir -p "$T/docs"
-fail() { echo "FAIL: $*"; exit 1; }
-TOK="$LB_SRC/assets/tokenizers/code-8k"
+. "$LB_SRC/tests/lib.sh"
+lb_test_dir gpu_gguf
 cat > "$T/cfg.json" << 'JSON'
 {"model_type": "llama", "vocab_size": 8192, "hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 2,
  "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 256, "rms_norm_eps": 1e-5,
  "rope_theta": 10000.0, "tie_word_embeddings": false}
 JSON
-"$LOWBIT" init --config "$T/cfg.json" --tokenizer "$TOK" --out "$T/m" > /dev/null || fail "init"
-"$LOWBIT" init --config gpt2-tiny --tokenizer "$TOK" --out "$T/g" > /dev/null || fail "init gpt2"
-i=0
-for f in $(find "$LB_SRC/scripts" -name '*.py' | sort | head -8); do cp "$f" "$T/docs/doc$i.txt"; i=$((i + 1)); done
-[ "$i" -ge 2 ] || { echo "no Python files to evaluate on"; exit 77; }
-"$LOWBIT" data $(for f in "$T"/docs/*.txt; do printf -- '--input %s ' "$f"; done) --tokenizer "$T/m" \
-    --out "$T/d.h5" --val-fraction 0.3 > /dev/null 2>&1 || fail "data"
+lb_test_model "$T/cfg.json" "$T/m"
+lb_test_model gpt2-tiny "$T/g"
+lb_test_corpus 8 "evaluate on"
+lb_test_data "$T/m" 0.3
 
 # no GPU (or a build without CUDA): skipped
-if ! "$LOWBIT" eval --model "$T/m" --data "$T/d.val.h5" --ctx 32 --max-windows 1 --device cuda --json \
-    > /dev/null 2> "$T/probe.err"; then
-    echo "no usable CUDA device: $(tail -1 "$T/probe.err"): skipped"
-    exit 77
-fi
+lb_gpu_probe_or_skip "$T/m"
 
 "$LOWBIT" ptq --method rtn --wq q4_0 --model "$T/m" --out "$T/rtn" > /dev/null || fail "ptq"
 "$LOWBIT" export --model "$T/rtn" --format gguf --type q4_0 --out "$T/rtn_q4_0.gguf" --quiet > /dev/null || fail "export"

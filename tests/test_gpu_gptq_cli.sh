@@ -10,24 +10,15 @@
 #
 # Env: LOWBIT, LB_SRC, LB_TMP.
 set -u
-T="$LB_TMP/gpu_gptq"
-rm -rf "$T" && mkdir -p "$T/docs"
-fail() { echo "FAIL: $*"; exit 1; }
+. "$LB_SRC/tests/lib.sh"
+lb_test_dir gpu_gptq
 
-"$LOWBIT" init --config llama-tiny --tokenizer "$LB_SRC/assets/tokenizers/code-8k" --out "$T/m" > /dev/null ||
-    fail "init"
-i=0
-for f in $(find "$LB_SRC/scripts" -name '*.py' | sort | head -8); do cp "$f" "$T/docs/doc$i.txt"; i=$((i + 1)); done
-[ "$i" -ge 2 ] || { echo "no Python files to evaluate on"; exit 77; }
-"$LOWBIT" data $(for f in "$T"/docs/*.txt; do printf -- '--input %s ' "$f"; done) --tokenizer "$T/m" \
-    --out "$T/d.h5" --val-fraction 0.3 > /dev/null 2>&1 || fail "data"
+lb_test_model llama-tiny "$T/m"
+lb_test_corpus 8 "evaluate on"
+lb_test_data "$T/m" 0.3
 
 # no GPU (or a build without CUDA): skipped
-if ! "$LOWBIT" eval --model "$T/m" --data "$T/d.val.h5" --ctx 32 --max-windows 1 --device cuda --json \
-    > /dev/null 2> "$T/probe.err"; then
-    echo "no usable CUDA device: $(tail -1 "$T/probe.err"): skipped"
-    exit 77
-fi
+lb_gpu_probe_or_skip "$T/m"
 
 ppl() { # ppl MODEL DEVICE
     "$LOWBIT" eval --model "$1" --data "$T/d.val.h5" --ctx 64 --max-windows 8 --device "$2" --json 2> "$T/eval.err" |

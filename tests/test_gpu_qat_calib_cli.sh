@@ -14,21 +14,13 @@
 #
 # Env: LOWBIT, LB_SRC, LB_TMP, LB_PY (optional, for the absmax comparison).
 set -u
-T="$LB_TMP/gpu_qat_calib"
-rm -rf "$T" && mkdir -p "$T/docs"
-fail() { echo "FAIL: $*"; exit 1; }
+. "$LB_SRC/tests/lib.sh"
+lb_test_dir gpu_qat_calib
 
-"$LOWBIT" init --config llama-tiny --tokenizer "$LB_SRC/assets/tokenizers/code-8k" --out "$T/m" > /dev/null || fail "init"
-i=0
-for f in $(find "$LB_SRC/scripts" -name '*.py' | sort | head -8); do cp "$f" "$T/docs/doc$i.txt"; i=$((i + 1)); done
-[ "$i" -ge 2 ] || { echo "no Python files to train on"; exit 77; }
-"$LOWBIT" data $(for f in "$T"/docs/*.txt; do printf -- '--input %s ' "$f"; done) --tokenizer "$T/m" \
-    --out "$T/d.h5" --val-fraction 0.2 > /dev/null 2>&1 || fail "data"
-if ! "$LOWBIT" eval --model "$T/m" --data "$T/d.val.h5" --ctx 32 --max-windows 1 --device cuda --json \
-    > /dev/null 2> "$T/probe.err"; then
-    echo "no usable CUDA device: $(tail -1 "$T/probe.err"): skipped"
-    exit 77
-fi
+lb_test_model llama-tiny "$T/m"
+lb_test_corpus 8 "train on"
+lb_test_data "$T/m" 0.2
+lb_gpu_probe_or_skip "$T/m"
 
 ARGS=(--model "$T/m" --data "$T/d.h5" --batch 4 --ctx 32 --lr 3e-3 --warmup 2 --eval-windows 4 --wq int4:g32
       --aq int8:tensor:static --calib-batches 3 --quantize-head)

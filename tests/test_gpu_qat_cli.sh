@@ -13,27 +13,17 @@
 #
 # Env: LOWBIT, LB_SRC, LB_TMP.
 set -u
-T="$LB_TMP/gpu_qat"
-rm -rf "$T" && mkdir -p "$T/docs"
-fail() { echo "FAIL: $*"; exit 1; }
+. "$LB_SRC/tests/lib.sh"
+lb_test_dir gpu_qat
 export LB_DETERMINISTIC=1
 
-"$LOWBIT" init --config llama-tiny --tokenizer "$LB_SRC/assets/tokenizers/code-8k" --out "$T/m" > /dev/null ||
-    fail "init"
-i=0
-for f in $(find "$LB_SRC/scripts" -name '*.py' | sort | head -8); do cp "$f" "$T/docs/doc$i.txt"; i=$((i + 1)); done
-[ "$i" -ge 2 ] || { echo "no Python files to train on"; exit 77; }
-"$LOWBIT" data $(for f in "$T"/docs/*.txt; do printf -- '--input %s ' "$f"; done) --tokenizer "$T/m" \
-    --out "$T/d.h5" --val-fraction 0.2 > /dev/null 2>&1 || fail "data"
+lb_test_model llama-tiny "$T/m"
+lb_test_corpus 8 "train on"
+lb_test_data "$T/m" 0.2
 
 # no GPU (or a build without CUDA): skipped
-if ! "$LOWBIT" eval --model "$T/m" --data "$T/d.val.h5" --ctx 32 --max-windows 1 --device cuda --json \
-    > /dev/null 2> "$T/probe.err"; then
-    echo "no usable CUDA device: $(tail -1 "$T/probe.err"): skipped"
-    exit 77
-fi
+lb_gpu_probe_or_skip "$T/m"
 
-losses() { grep -v '"eval"' "$1" | sed -E 's/.*"step":([0-9]+),"loss":([^,]*),.*/\1 \2/'; }
 ARGS=(--model "$T/m" --data "$T/d.h5" --steps 12 --batch 4 --micro-batch 2 --ctx 32 --lr 3e-3 --warmup 2
       --eval-windows 4 --device cuda --seed 3)
 
@@ -43,7 +33,7 @@ for kind in minmax lsq; do
     # A: uninterrupted
     "$LOWBIT" train "${ARGS[@]}" --wq "$wq" --out "$T/A-$kind" > /dev/null 2> "$T/A-$kind.err" ||
         { tail -20 "$T/A-$kind.err"; fail "$kind: run A"; }
-    losses "$T/A-$kind/metrics.jsonl" > "$T/A-$kind.loss"
+    lb_losses "$T/A-$kind/metrics.jsonl" > "$T/A-$kind.loss"
     [ "$(wc -l < "$T/A-$kind.loss")" -eq 12 ] || fail "$kind: run A logged $(wc -l < "$T/A-$kind.loss") steps"
     first=$(head -1 "$T/A-$kind.loss" | cut -d' ' -f2)
     last=$(tail -1 "$T/A-$kind.loss" | cut -d' ' -f2)
@@ -59,7 +49,7 @@ for kind in minmax lsq; do
     "$LOWBIT" train --out "$T/B-$kind" --resume --device cuda > /dev/null 2> "$T/B2-$kind.err" ||
         { tail -20 "$T/B2-$kind.err"; fail "$kind: resume"; }
     grep -q "resumed from .*ckpt-6.h5" "$T/B2-$kind.err" || { tail "$T/B2-$kind.err"; fail "$kind: not resumed from step 6"; }
-    losses "$T/B-$kind/metrics.jsonl" > "$T/B-$kind.loss"
+    lb_losses "$T/B-$kind/metrics.jsonl" > "$T/B-$kind.loss"
     diff "$T/A-$kind.loss" "$T/B-$kind.loss" > "$T/diff-$kind.txt" ||
         { head -20 "$T/diff-$kind.txt"; fail "$kind: losses differ after the resume on the GPU"; }
     cmp -s "$T/A-$kind/model/model.safetensors" "$T/B-$kind/model/model.safetensors" ||
@@ -80,7 +70,7 @@ done
 # KD on the GPU
 "$LOWBIT" train "${ARGS[@]}" --wq int4:g32 --kd --kd-alpha 0.5 --out "$T/kd" > /dev/null 2> "$T/kd.err" ||
     { tail -20 "$T/kd.err"; fail "--kd on the GPU"; }
-losses "$T/kd/metrics.jsonl" > "$T/kd.loss"
+lb_losses "$T/kd/metrics.jsonl" > "$T/kd.loss"
 awk '{ if ($2 != $2 + 0 || $2 == "nan" || $2 == "null") bad = 1 } END { exit bad }' "$T/kd.loss" ||
     fail "--kd: non-finite loss"
 echo "kd: loss $(head -1 "$T/kd.loss" | cut -d' ' -f2) -> $(tail -1 "$T/kd.loss" | cut -d' ' -f2) on the GPU"

@@ -7,15 +7,8 @@
 #
 # Env: LOWBIT, LB_PY (may be empty), LB_SRC, LB_TMP.
 set -u
-T="$LB_TMP/init_cli"
-rm -rf "$T" && mkdir -p "$T"
-fail() { echo "FAIL: $*"; exit 1; }
-expect_error() { # expect_error NEEDLE -- lowbit args...
-    local needle="$1"; shift
-    if "$LOWBIT" "$@" > "$T/out.txt" 2> "$T/err.txt"; then fail "lowbit $* succeeded"; fi
-    grep -q -- "$needle" "$T/err.txt" || { cat "$T/err.txt"; fail "lowbit $*: message lacks '$needle'"; }
-    grep -q "^lowbit: error: " "$T/err.txt" || fail "lowbit $*: no 'lowbit: error:' line"
-}
+. "$LB_SRC/tests/lib.sh"
+lb_test_dir init_cli
 
 # presets, parameter count printed, determinism
 "$LOWBIT" init --config llama-tiny --out "$T/a" --seed 3 > "$T/a.txt" || fail "init llama-tiny"

@@ -7,9 +7,8 @@
 #
 # Env: LOWBIT, LB_SRC, LB_TMP.
 set -u
-T="$LB_TMP/kquant_train_cli"
-rm -rf "$T" && mkdir -p "$T/docs"
-fail() { echo "FAIL: $*"; exit 1; }
+. "$LB_SRC/tests/lib.sh"
+lb_test_dir kquant_train_cli
 
 cat > "$T/cfg.json" <<'JSON'
 {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 256,
@@ -17,23 +16,15 @@ cat > "$T/cfg.json" <<'JSON'
  "num_key_value_heads": 2, "vocab_size": 2048, "max_position_embeddings": 256,
  "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "tie_word_embeddings": true, "hidden_act": "silu"}
 JSON
-TOK="$LB_SRC/assets/tokenizers/code-8k"
-"$LOWBIT" init --config "$T/cfg.json" --tokenizer "$TOK" --out "$T/m" > /dev/null || fail "init"
-i=0
-for f in $(find "$LB_SRC/scripts" -name '*.py' | sort | head -8); do cp "$f" "$T/docs/doc$i.txt"; i=$((i + 1)); done
-[ "$i" -ge 2 ] || { echo "no Python files to train on"; exit 77; }
-"$LOWBIT" data $(for f in "$T"/docs/*.txt; do printf -- '--input %s ' "$f"; done) --tokenizer "$T/m" \
-    --out "$T/d.h5" --val-fraction 0.2 > /dev/null 2>&1 || fail "data"
+lb_test_model "$T/cfg.json" "$T/m"
+lb_test_corpus 8 "train on"
+lb_test_data "$T/m" 0.2
 
 "$LOWBIT" train --model "$T/m" --data "$T/d.h5" --steps 20 --batch 4 --ctx 32 --lr 3e-3 --warmup 2 \
     --eval-windows 4 --eval-every 10 --device cpu --wq q4_k --out "$T/r" --json > "$T/r.json" 2> "$T/r.err" ||
     { cat "$T/r.err"; fail "train --wq q4_k"; }
-mean_loss() { # mean_loss FILE FIRST LAST
-    grep -v '"eval"' "$1" | sed -E 's/.*"step":([0-9]+),"loss":([^,]*),.*/\1 \2/' |
-        awk -v a="$2" -v b="$3" '$1 >= a && $1 <= b { s += $2; n++ } END { printf "%.4f", s / n }'
-}
-first=$(mean_loss "$T/r/metrics.jsonl" 1 3)
-last=$(mean_loss "$T/r/metrics.jsonl" 16 20)
+first=$(lb_mean_loss "$T/r/metrics.jsonl" 1 3)
+last=$(lb_mean_loss "$T/r/metrics.jsonl" 16 20)
 echo "q4_k QAT: mean loss of steps 1-3 $first, of steps 16-20 $last"
 awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a - 1.0) }' || fail "q4_k: loss did not fall ($first -> $last)"
 [ -s "$T/r/quant_state.safetensors" ] || fail "no quant_state.safetensors"
@@ -44,7 +35,7 @@ got=$(sed -E 's/.*"ppl":([^,]*),.*/\1/' "$T/eval.json")
 echo "eval of the run dir: ppl $got (trainer: $logged)"
 [ "$got" = "$logged" ] || fail "eval of the run dir gives ppl $got, the trainer logged $logged"
 
-"$LOWBIT" init --config llama-tiny --tokenizer "$TOK" --out "$T/tiny" > /dev/null || fail "init tiny"
+lb_test_model llama-tiny "$T/tiny"
 if "$LOWBIT" train --model "$T/tiny" --data "$T/d.h5" --steps 2 --batch 2 --ctx 16 --device cpu \
     --wq q6_k --out "$T/bad" > /dev/null 2> "$T/bad.err"; then fail "q6_k on in = 128 was accepted"; fi
 grep -q "^lowbit: error: .*q_proj.weight: weight (128, 128): in = 128 is not a multiple of 256" "$T/bad.err" ||

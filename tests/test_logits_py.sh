@@ -9,9 +9,8 @@
 # Env: LOWBIT (the lowbit binary: test_model_parity is beside it), LB_PY
 # (python with torch + transformers; empty = skip), LB_SRC, LB_TMP.
 set -u
-[ -n "${LB_PY:-}" ] || { echo "LB_PY is empty: no reference python, skipping"; exit 77; }
-"$LB_PY" -c "import torch, transformers, safetensors" 2>/dev/null ||
-    { echo "$LB_PY lacks torch/transformers/safetensors, skipping"; exit 77; }
+. "$LB_SRC/tests/lib.sh"
+lb_need_py "torch, transformers, safetensors" "torch/transformers/safetensors"
 
 PARITY="$(dirname "$LOWBIT")/test_model_parity"
 [ -x "$PARITY" ] || { echo "missing $PARITY"; exit 1; }

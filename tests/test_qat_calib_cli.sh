@@ -15,22 +15,12 @@
 #
 # Env: LOWBIT, LB_SRC, LB_TMP, LB_PY (optional: reads the absmax values).
 set -u
-T="$LB_TMP/qat_calib_cli"
-rm -rf "$T" && mkdir -p "$T/docs"
-fail() { echo "FAIL: $*"; exit 1; }
-expect_error() { # expect_error NEEDLE -- lowbit args...
-    local needle="$1"; shift
-    if "$LOWBIT" "$@" > "$T/out.txt" 2> "$T/err.txt"; then fail "lowbit $* succeeded"; fi
-    grep -q -- "$needle" "$T/err.txt" || { cat "$T/err.txt"; fail "lowbit $*: message lacks '$needle'"; }
-    grep -q "^lowbit: error: " "$T/err.txt" || fail "lowbit $*: no 'lowbit: error:' line"
-}
+. "$LB_SRC/tests/lib.sh"
+lb_test_dir qat_calib_cli
 
-"$LOWBIT" init --config llama-tiny --tokenizer "$LB_SRC/assets/tokenizers/code-8k" --out "$T/m" > /dev/null || fail "init"
-i=0
-for f in $(find "$LB_SRC/scripts" -name '*.py' | sort | head -8); do cp "$f" "$T/docs/doc$i.txt"; i=$((i + 1)); done
-[ "$i" -ge 2 ] || { echo "no Python files to train on"; exit 77; }
-"$LOWBIT" data $(for f in "$T"/docs/*.txt; do printf -- '--input %s ' "$f"; done) --tokenizer "$T/m" \
-    --out "$T/d.h5" --val-fraction 0.2 > /dev/null 2>&1 || fail "data"
+lb_test_model llama-tiny "$T/m"
+lb_test_corpus 8 "train on"
+lb_test_data "$T/m" 0.2
 
 ARGS=(--model "$T/m" --data "$T/d.h5" --steps 6 --batch 4 --ctx 32 --lr 3e-3 --warmup 2 --eval-windows 4
       --device cpu --wq int4:g32 --aq int8:tensor:static --calib-batches 2 --save-every 3 --keep-ckpts 5)

@@ -8,9 +8,8 @@
 # Env: LOWBIT (test_quant_ggml is beside it), LB_PY (python with numpy + gguf;
 # empty = skip), LB_SRC, LB_TMP.
 set -u
-[ -n "${LB_PY:-}" ] || { echo "LB_PY is empty: no reference python, skipping"; exit 77; }
-"$LB_PY" -c "import numpy, gguf.quants" 2>/dev/null ||
-    { echo "$LB_PY lacks numpy/gguf, skipping"; exit 77; }
+. "$LB_SRC/tests/lib.sh"
+lb_need_py "numpy, gguf.quants" "numpy/gguf"
 
 DUMP="$(dirname "$LOWBIT")/test_quant_ggml"
 [ -x "$DUMP" ] || { echo "missing $DUMP"; exit 1; }

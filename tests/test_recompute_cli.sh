@@ -11,21 +11,16 @@
 #
 # Env: LOWBIT, LB_SRC, LB_TMP.
 set -u
-T="$LB_TMP/recompute_cli"
-rm -rf "$T" && mkdir -p "$T/docs"
-fail() { echo "FAIL: $*"; exit 1; }
+. "$LB_SRC/tests/lib.sh"
+lb_test_dir recompute_cli
 
 for arch in llama gpt2; do
-    "$LOWBIT" init --config "$arch-tiny" --tokenizer "$LB_SRC/assets/tokenizers/code-8k" --out "$T/$arch" > /dev/null ||
-        fail "init $arch"
+    lb_test_model "$arch-tiny" "$T/$arch"
 done
-i=0
-for f in $(find "$LB_SRC/scripts" -name '*.py' | sort | head -4); do cp "$f" "$T/docs/doc$i.txt"; i=$((i + 1)); done
-[ "$i" -ge 2 ] || { echo "no Python files to train on"; exit 77; }
-"$LOWBIT" data $(for f in "$T"/docs/*.txt; do printf -- '--input %s ' "$f"; done) --tokenizer "$T/llama" \
-    --out "$T/d.h5" --val-fraction 0 > /dev/null 2>&1 || fail "data"
+lb_test_corpus 4 "train on"
+lb_test_data "$T/llama" 0
 
-losses() { grep -v '"eval"' "$1/metrics.jsonl" | sed -E 's/.*"step":([0-9]+),"loss":([^,]*),.*/\1 \2/'; }
+losses() { lb_losses "$1/metrics.jsonl"; }
 for run in "llama fp" "llama lsq" "llama kd" "llama static" "gpt2 fp"; do
     set -- $run
     arch=$1 kind=$2

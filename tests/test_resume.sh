@@ -7,24 +7,16 @@
 #
 # Env: LOWBIT, LB_SRC, LB_TMP.
 set -u
-T="$LB_TMP/resume"
-rm -rf "$T" && mkdir -p "$T/docs"
-fail() { echo "FAIL: $*"; exit 1; }
+. "$LB_SRC/tests/lib.sh"
+lb_test_dir resume
 
 # a tiny model and a few Python files of this repository as data
-"$LOWBIT" init --config llama-tiny --tokenizer "$LB_SRC/assets/tokenizers/code-8k" --out "$T/m" > /dev/null ||
-    fail "init"
-i=0
-for f in $(find "$LB_SRC/scripts" -name '*.py' | sort | head -8); do cp "$f" "$T/docs/doc$i.txt"; i=$((i + 1)); done
-[ "$i" -ge 2 ] || { echo "no Python files to train on"; exit 77; }
-"$LOWBIT" data $(for f in "$T"/docs/*.txt; do printf -- '--input %s ' "$f"; done) --tokenizer "$T/m" \
-    --out "$T/d.h5" --val-fraction 0.2 > /dev/null 2>&1 || fail "data"
+lb_test_model llama-tiny "$T/m"
+lb_test_corpus 8 "train on"
+lb_test_data "$T/m" 0.2
 
 ARGS=(--model "$T/m" --data "$T/d.h5" --steps 30 --batch 4 --micro-batch 2 --ctx 32 --lr 2e-3 --warmup 3
       --eval-windows 2 --device cpu --seed 7)
-losses() { # the "step loss" pairs of a metrics file, loss printed exactly as written
-    grep -v '"eval"' "$1" | sed -E 's/.*"step":([0-9]+),"loss":([^,]*),.*/\1 \2/'
-}
 
 # run A: uninterrupted
 "$LOWBIT" train "${ARGS[@]}" --out "$T/A" > "$T/A.out" 2> "$T/A.err" || { cat "$T/A.err"; fail "run A"; }
@@ -51,8 +43,8 @@ from=$(sed -nE 's/.*resumed from .*ckpt-([0-9]+)\.h5.*/\1/p' "$T/B2.err")
 [ -n "$from" ] && [ "$from" -gt 0 ] || { cat "$T/B2.err"; fail "did not resume from a checkpoint"; }
 echo "killed after $logged logged steps, resumed from step $from"
 
-losses "$T/A/metrics.jsonl" > "$T/A.loss"
-losses "$T/B/metrics.jsonl" > "$T/B.loss"
+lb_losses "$T/A/metrics.jsonl" > "$T/A.loss"
+lb_losses "$T/B/metrics.jsonl" > "$T/B.loss"
 [ "$(wc -l < "$T/A.loss")" -eq 30 ] || fail "run A logged $(wc -l < "$T/A.loss") steps, not 30"
 diff "$T/A.loss" "$T/B.loss" > "$T/diff.txt" || { head -20 "$T/diff.txt"; fail "losses differ after the resume"; }
 cmp -s "$T/A/model/model.safetensors" "$T/B/model/model.safetensors" || fail "final weights differ"

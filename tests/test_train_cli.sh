@@ -8,36 +8,22 @@
 #
 # Env: LOWBIT, LB_SRC, LB_TMP.
 set -u
-T="$LB_TMP/train_cli"
-rm -rf "$T" && mkdir -p "$T/docs"
-fail() { echo "FAIL: $*"; exit 1; }
-expect_error() { # expect_error NEEDLE -- lowbit args...
-    local needle="$1"; shift
-    if "$LOWBIT" "$@" > "$T/out.txt" 2> "$T/err.txt"; then fail "lowbit $* succeeded"; fi
-    grep -q -- "$needle" "$T/err.txt" || { cat "$T/err.txt"; fail "lowbit $*: message lacks '$needle'"; }
-    grep -q "^lowbit: error: " "$T/err.txt" || fail "lowbit $*: no 'lowbit: error:' line"
-}
+. "$LB_SRC/tests/lib.sh"
+lb_test_dir train_cli
 
-"$LOWBIT" init --config llama-tiny --tokenizer "$LB_SRC/assets/tokenizers/code-8k" --out "$T/m" > /dev/null || fail "init"
-i=0
-for f in $(find "$LB_SRC/scripts" -name '*.py' | sort | head -8); do cp "$f" "$T/docs/doc$i.txt"; i=$((i + 1)); done
-[ "$i" -ge 2 ] || { echo "no Python files to train on"; exit 77; }
-"$LOWBIT" data $(for f in "$T"/docs/*.txt; do printf -- '--input %s ' "$f"; done) --tokenizer "$T/m" \
-    --out "$T/d.h5" --val-fraction 0.2 > /dev/null 2>&1 || fail "data"
+lb_test_model llama-tiny "$T/m"
+lb_test_corpus 8 "train on"
+lb_test_data "$T/m" 0.2
 
 ARGS=(--model "$T/m" --data "$T/d.h5" --steps 40 --batch 4 --ctx 32 --lr 3e-3 --warmup 2 --eval-windows 4
       --eval-every 20 --device cpu)
-mean_loss() { # mean_loss FILE FIRST LAST
-    grep -v '"eval"' "$1" | sed -E 's/.*"step":([0-9]+),"loss":([^,]*),.*/\1 \2/' |
-        awk -v a="$2" -v b="$3" '$1 >= a && $1 <= b { s += $2; n++ } END { printf "%.4f", s / n }'
-}
 for kind in fp qat; do
     extra=()
     [ "$kind" = qat ] && extra=(--wq int4:g32)
     "$LOWBIT" train "${ARGS[@]}" "${extra[@]}" --out "$T/$kind" --json > "$T/$kind.json" 2> "$T/$kind.err" ||
         { cat "$T/$kind.err"; fail "train $kind"; }
-    first=$(mean_loss "$T/$kind/metrics.jsonl" 1 5)
-    last=$(mean_loss "$T/$kind/metrics.jsonl" 36 40)
+    first=$(lb_mean_loss "$T/$kind/metrics.jsonl" 1 5)
+    last=$(lb_mean_loss "$T/$kind/metrics.jsonl" 36 40)
     echo "$kind: mean loss of steps 1-5 $first, of steps 36-40 $last"
     awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a - 0.5) }' || fail "$kind: loss did not fall ($first -> $last)"
     for f in config.json metrics.jsonl ckpt-40.h5 model/config.json model/model.safetensors model/tokenizer.json; do
