@@ -133,23 +133,6 @@ static int64_t qk_heads(const lb_model *m, const lb_tensor *t)
     return 0;
 }
 
-/* permute_rows: GGUF_row(h, 2j + s) = HF_row(h, s*hd/2 + j) over rows of rb bytes */
-static lb_status permute_rows(uint8_t *data, int64_t rows, size_t rb, int64_t heads)
-{
-    int64_t hd = rows / heads, half = hd / 2;
-    uint8_t *tmp = malloc((size_t)hd * rb);
-    if (!tmp) return lb_errorf(LB_ERR_OOM, "out of memory");
-    for (int64_t h = 0; h < heads; h++) {
-        uint8_t *head = data + (size_t)(h * hd) * rb;
-        memcpy(tmp, head, (size_t)hd * rb);
-        for (int64_t j = 0; j < half; j++)
-            for (int s = 0; s < 2; s++)
-                memcpy(head + (size_t)(2 * j + s) * rb, tmp + (size_t)(s * half + j) * rb, rb);
-    }
-    free(tmp);
-    return lb_ok();
-}
-
 /* encode_quantized: rows of w as blocks of t->ggml, from q's codes (or a
  * fresh reference quantizer of t->spec when q is NULL) */
 static lb_status encode_quantized(const ttype *t, const lb_tensor *w, const lb_quantizer *q, const char *name,
@@ -235,7 +218,7 @@ static lb_status fill_tensor(void *ud, int64_t i, uint8_t *dst, uint64_t nbytes)
     LB_CHECK(nbytes == j->rb * (uint64_t)rows);
     if (j->t.quantized) LB_TRY(encode_quantized(&j->t, w, j->q, gname, dst, j->rb)); /* errors name gname */
     else encode_float(j->t.ggml, w, dst);
-    if (j->heads) LB_TRY(permute_rows(dst, w->ndim == 2 ? rows : cols, w->ndim == 2 ? j->rb : 4, j->heads));
+    if (j->heads) LB_TRY(lb_gguf_permute_qk(dst, w->ndim == 2 ? rows : cols, w->ndim == 2 ? j->rb : 4, j->heads, true));
     j->hash = fnv1a(dst, nbytes);
     return lb_ok();
 }

@@ -140,22 +140,6 @@ typedef struct loader {
     bool *used;               /* (g->n_t) */
 } loader;
 
-/* unpermute: HF_row(h, s*half + j) = GGUF_row(h, 2j + s) (the inverse of §5.8) over rows of rb bytes */
-static lb_status unpermute(uint8_t *data, int64_t rows, size_t rb, int64_t heads)
-{
-    int64_t hd = rows / heads, half = hd / 2;
-    uint8_t *tmp = malloc((size_t)hd * rb);
-    if (!tmp) return lb_errorf(LB_ERR_OOM, "out of memory");
-    for (int64_t h = 0; h < heads; h++) {
-        uint8_t *head = data + (size_t)(h * hd) * rb;
-        memcpy(tmp, head, (size_t)hd * rb);
-        for (int64_t j = 0; j < half; j++)
-            for (int s = 0; s < 2; s++) memcpy(head + (size_t)(s * half + j) * rb, tmp + (size_t)(2 * j + s) * rb, rb);
-    }
-    free(tmp);
-    return lb_ok();
-}
-
 static int64_t heads_of(const loader *L, const char *gname)
 {
     if (L->arch != LB_ARCH_LLAMA) return 0;
@@ -178,7 +162,7 @@ static lb_status f32_param(const loader *L, const lb_gguf_tensor *t, int ndim, c
     if (t->type == LB_GGML_F32) memcpy(x->data, t->data, n * sizeof(float));
     else lb_convert_to_f32(x->data, t->data, t->type == LB_GGML_F16 ? LB_F16 : LB_BF16, n);
     int64_t heads = heads_of(L, t->name);
-    lb_status st = heads ? unpermute(x->data, (int64_t)n, sizeof(float), heads) : lb_ok();
+    lb_status st = heads ? lb_gguf_permute_qk(x->data, (int64_t)n, sizeof(float), heads, false) : lb_ok();
     if (lb_failed(&st)) lb_tensor_free(x);
     else *out = x;
     return st;
@@ -210,7 +194,8 @@ static lb_status fill(void *ud, const char *name, int ndim, const int64_t *shape
     if (!p) return lb_errorf(LB_ERR_OOM, "out of memory loading %s", gname);
     memcpy(p->data->data, t->data, (size_t)t->nbytes);
     int64_t heads = heads_of(L, gname);
-    lb_status st = heads ? unpermute(p->data->data, rows, (size_t)lb_ggml_row_bytes(t->type, cols), heads) : lb_ok();
+    size_t rb = (size_t)lb_ggml_row_bytes(t->type, cols);
+    lb_status st = heads ? lb_gguf_permute_qk(p->data->data, rows, rb, heads, false) : lb_ok();
     if (lb_failed(&st)) {
         lb_packed_free(p);
         return st;

@@ -1,4 +1,4 @@
-/* gguf_names.c — HF tensor names to GGUF names (gguf_names.h). */
+/* gguf_names.c — HF tensor names to GGUF names, and the q/k row order (gguf_names.h). */
 #include "quant/gguf_names.h"
 
 #include <stdio.h>
@@ -57,4 +57,23 @@ bool lb_gguf_name_of(lb_arch arch, const char *hf, char *out, size_t n)
         return snprintf(out, n, "blk.%ld.%s.%s", li, layer[i].gguf, kind) < (int)n;
     }
     return false;
+}
+
+lb_status lb_gguf_permute_qk(uint8_t *data, int64_t rows, size_t rb, int64_t heads, bool to_gguf)
+{
+    int64_t hd = rows / heads, half = hd / 2;
+    uint8_t *tmp = malloc((size_t)hd * rb);
+    if (!tmp) return lb_errorf(LB_ERR_OOM, "out of memory");
+    for (int64_t h = 0; h < heads; h++) {
+        uint8_t *head = data + (size_t)(h * hd) * rb;
+        memcpy(tmp, head, (size_t)hd * rb);
+        for (int64_t j = 0; j < half; j++)
+            for (int s = 0; s < 2; s++) {
+                size_t g = (size_t)(2 * j + s) * rb, hf = (size_t)(s * half + j) * rb;
+                if (to_gguf) memcpy(head + g, tmp + hf, rb);
+                else memcpy(head + hf, tmp + g, rb);
+            }
+    }
+    free(tmp);
+    return lb_ok();
 }
