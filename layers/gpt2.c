@@ -45,18 +45,11 @@ static lb_tensor *mlp(lb_ctx *ctx, const lb_model *m, const lb_block *b, lb_tens
     return lb_block_linear(ctx, b, LB_LIN_DOWN, u, b->w_down, b->b_down);      /* (B, T, C) c_proj */
 }
 
-typedef struct block_args {
-    const lb_model *m;
-    int layer;
-    int64_t pos0;
-    lb_kv_cache *kv;
-} block_args;
-
 /* block: layer `layer` on in[0] = x (B, T, C), giving out[0] = x'; in and
  * out may be one array. An lb_checkpoint_fn (ctx->recompute). */
 static void block(lb_ctx *ctx, const void *closure, lb_tensor *const *in, lb_tensor **out)
 {
-    const block_args *a = closure;
+    const lb_block_args *a = closure;
     const lb_model *m = a->m;
     const lb_block *b = &m->blocks[a->layer];
     float eps = (float)m->cfg.norm_eps;
@@ -83,10 +76,6 @@ lb_tensor *lb_gpt2_hidden(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_
     lb_tensor *x = lb_model_embed(ctx, m, ids);            /* (B, T, C) */
     lb_tensor *pe = lb_embedding(ctx, m->pos_emb, pos);           /* (1, T, C) */
     x = lb_add(ctx, x, lb_reshape(ctx, pe, LB_SHAPE(T, C)));      /* broadcast over B */
-    for (int64_t i = 0; i < c->n_layers; i++) {
-        block_args a = {m, (int)i, pos0, kv};
-        if (ctx->recompute && !kv) lb_checkpoint(ctx, block, &a, sizeof a, &x, 1, &x, 1);
-        else block(ctx, &a, &x, &x);
-    }
+    lb_model_run_blocks(ctx, m, block, &x, 1, kv, pos0);
     return lb_layernorm(ctx, x, m->norm_w, m->norm_b, eps);      /* (B, T, C) */
 }

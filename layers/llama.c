@@ -56,19 +56,12 @@ static lb_tensor *mlp(lb_ctx *ctx, const lb_block *b, lb_tensor *h /* (B, T, C) 
     return lb_block_linear(ctx, b, LB_LIN_DOWN, act, b->w_down, b->b_down);          /* (B, T, C) */
 }
 
-typedef struct block_args {
-    const lb_model *m;
-    int layer;
-    int64_t pos0;
-    lb_kv_cache *kv;
-} block_args;
-
 /* block: layer `layer` on in = (x, h = its input norm of x), both (B, T, C),
  * giving out = (x', the next norm of x'); in and out may be one array. An
  * lb_checkpoint_fn (ctx->recompute). */
 static void block(lb_ctx *ctx, const void *closure, lb_tensor *const *in, lb_tensor **out)
 {
-    const block_args *a = closure;
+    const lb_block_args *a = closure;
     const lb_model *m = a->m;
     const lb_block *b = &m->blocks[a->layer];
     float eps = (float)m->cfg.norm_eps;
@@ -96,10 +89,6 @@ lb_tensor *lb_llama_hidden(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv
     /* each residual add is fused with the norm that follows it:
      * h = rmsnorm(x = x + sublayer(h)) */
     lb_tensor *io[2] = {x, lb_rmsnorm(ctx, x, m->blocks[0].attn_norm, eps)};
-    for (int64_t i = 0; i < c->n_layers; i++) {
-        block_args a = {m, (int)i, pos0, kv};
-        if (ctx->recompute && !kv) lb_checkpoint(ctx, block, &a, sizeof a, io, 2, io, 2);
-        else block(ctx, &a, io, io);
-    }
+    lb_model_run_blocks(ctx, m, block, io, 2, kv, pos0);
     return io[1]; /* (B, T, C): the final norm of the last residual sum */
 }

@@ -11,6 +11,7 @@
 #ifndef LB_MODEL_INTERNAL_H
 #define LB_MODEL_INTERNAL_H
 
+#include "autograd/recompute.h"
 #include "layers/model.h"
 
 typedef enum lb_param_init {
@@ -65,6 +66,22 @@ lb_tensor *lb_block_linear(lb_ctx *ctx, const lb_block *b, lb_linear_id id, lb_t
  * quantizes embeddings), or just the needed rows decoded from a packed
  * table. */
 lb_tensor *lb_model_embed(lb_ctx *ctx, const lb_model *m, lb_tensor *ids);
+
+/* lb_block_args: the closure a family's block function (an
+ * lb_checkpoint_fn) gets: layer `layer` of m at positions from pos0, with
+ * the cache kv (NULL when there is none). */
+typedef struct lb_block_args {
+    const lb_model *m;
+    int layer;
+    int64_t pos0;
+    lb_kv_cache *kv;
+} lb_block_args;
+
+/* lb_model_run_blocks: runs fn on every layer of m in order over io[0..n)
+ * in place (each block's inputs and outputs), through lb_checkpoint when
+ * ctx->recompute is set and there is no cache, directly otherwise. */
+void lb_model_run_blocks(lb_ctx *ctx, const lb_model *m, lb_checkpoint_fn fn, lb_tensor **io, int n,
+                         lb_kv_cache *kv, int64_t pos0);
 
 lb_tensor *lb_llama_hidden(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_cache *kv, int64_t pos0);
 lb_tensor *lb_gpt2_hidden(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_cache *kv, int64_t pos0);
