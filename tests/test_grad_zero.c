@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "model_fixture.h"
 #include "layers/model.h"
 #include "train/run_quant.h"
 
@@ -34,39 +35,13 @@ typedef struct gz_case {
 
 static lb_model_config tiny(const gz_case *k)
 {
-    lb_model_config c;
-    memset(&c, 0, sizeof c);
-    c.arch = k->arch;
-    snprintf(c.model_type, sizeof c.model_type, "%s", k->arch == LB_ARCH_GPT2 ? "gpt2" : "llama");
-    c.vocab_size = 97;
-    c.hidden_size = 64;
-    c.intermediate_size = 96;   /* in-dims multiples of the group of 32 */
-    c.n_layers = 2;
-    c.n_heads = 4;
-    c.n_kv_heads = k->arch == LB_ARCH_GPT2 ? 4 : 2;
-    c.head_dim = 16;
-    c.max_pos = 32;
-    c.norm_eps = 1e-5;
-    c.rope.theta = 10000.0;
+    /* in-dims multiples of the group of 32 */
+    lb_model_config c = lb_test_config(k->arch, (lb_test_shape){.vocab = 97, .hidden = 64, .inter = 96, .layers = 2,
+                                                                .heads = 4, .kv_heads = 2, .head_dim = 16,
+                                                                .max_pos = 32});
     c.tie_embeddings = k->tied;
     c.attention_bias = c.o_bias = c.mlp_bias = k->bias;
-    c.gelu = LB_GELU_TANH;
-    c.bos_id = c.eos_id = -1;
     return c;
-}
-
-static void batch(lb_ctx *ctx, int64_t B, int64_t T, int64_t V, uint64_t seed, lb_tensor **ids, lb_tensor **tgt)
-{
-    *ids = lb_tensor_new(ctx, LB_I32, LB_SHAPE(B, T));
-    *tgt = lb_tensor_new(ctx, LB_I32, LB_SHAPE(B * T));
-    uint64_t s = seed * 2654435761u + 1;
-    for (int64_t i = 0; i < B * (T + 1); i++) {
-        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-        int32_t tok = (int32_t)((s >> 33) % (uint64_t)V);
-        int64_t b = i / (T + 1), t = i % (T + 1);
-        if (t < T) ((int32_t *)(*ids)->data)[b * T + t] = tok;
-        if (t > 0) ((int32_t *)(*tgt)->data)[b * T + t - 1] = tok;
-    }
 }
 
 typedef struct side {
@@ -80,29 +55,8 @@ static bool side_init(side *S, const gz_case *k)
 {
     memset(S, 0, sizeof *S);
     lb_model_config c = tiny(k);
-    lb_status st = lb_ctx_init(&S->ctx, LB_CPU);
-    LB_EXPECTF(!lb_failed(&st), "%s", st.msg);
-    S->ctx.recompute = k->recompute;
-    st = lb_model_init_random(&S->m, &c, 5);
-    LB_EXPECTF(!lb_failed(&st), "%s", st.msg);
-    if (lb_failed(&st)) return false;
-    /* larger weights than the 0.02 init and non-trivial norms, so the int4
-     * grid clips some weights (masked grads) and every path carries grad */
-    for (int i = 0; i < S->m.n_params; i++) {
-        float *x = lb_tensor_f32(S->m.params[i]);
-        int64_t n = lb_tensor_numel(S->m.params[i]);
-        float r[64];
-        lb_test_rand(r, 64, (uint64_t)i + 1, -0.2f, 0.2f);
-        for (int64_t j = 0; j < n; j++) x[j] = S->m.params[i]->ndim == 2 ? x[j] * 8.0f : x[j] + r[j % 64];
-    }
-    if (k->wq) {
-        st = lb_run_quant_attach(NULL, &S->m, k->wq, NULL, NULL, false);
-        LB_EXPECTF(!lb_failed(&st), "%s", st.msg);
-        if (lb_failed(&st)) return false;
-    }
-    S->nq = lb_run_quant_params(&S->m, S->qp, 128);
-    LB_CHECK(S->nq <= 128);
-    return true;
+    /* the weights spread so that the int4 grid clips some (masked grads) */
+    return lb_test_model_setup(&S->ctx, &S->m, &c, k->recompute, k->wq, NULL, S->qp, &S->nq);
 }
 
 /* micro_batch: forward, loss / 2, backward (grads accumulate). */
@@ -111,7 +65,7 @@ static void micro_batch(side *S, uint64_t seed)
     lb_ctx *ctx = &S->ctx;
     const int64_t B = 2, T = 12, V = S->m.cfg.vocab_size;
     lb_tensor *ids, *tgt;
-    batch(ctx, B, T, V, seed, &ids, &tgt);
+    lb_test_tokens(ctx, B, T, V, seed * 2654435761u + 1, &ids, &tgt);
     lb_tensor *logits = lb_model_forward(ctx, &S->m, ids, NULL);   /* (B, T, V) */
     logits = lb_reshape(ctx, logits, LB_SHAPE(B * T, V));
     lb_tensor *loss = lb_cross_entropy(ctx, logits, tgt, NULL, NULL);
@@ -157,27 +111,12 @@ static int clear_marked(side *S)
     return poisoned;
 }
 
-static bool same_grad(const lb_tensor *a, const lb_tensor *b)
-{
-    if (!a->grad || !b->grad) return false;
-    return !memcmp(a->grad->data, b->grad->data, lb_tensor_nbytes(a->grad));
-}
-
 /* compare: every grad bitwise; returns how many differ. */
 static int compare(const side *R, const side *M, const char *what, const gz_case *k)
 {
-    int differ = 0;
-    for (int i = 0; i < R->m.n_params; i++)
-        if (!same_grad(R->m.params[i], M->m.params[i])) {
-            differ++;
-            printf("    %s, %s: grad of %s differs\n", k->name, what, R->m.param_names[i]);
-        }
-    for (int i = 0; i < R->nq && i < M->nq; i++)
-        if (!same_grad(R->qp[i], M->qp[i])) {
-            differ++;
-            printf("    %s, %s: grad of quantizer parameter %d differs\n", k->name, what, i);
-        }
-    return differ;
+    char label[160];
+    snprintf(label, sizeof label, "%s, %s", k->name, what);
+    return lb_test_diff_grads(&R->m, &M->m, R->qp, M->qp, R->nq < M->nq ? R->nq : M->nq, label);
 }
 
 static void check_case(const gz_case *k)

@@ -37,6 +37,7 @@
 #include "autograd/ops.h"
 #include "autograd/recompute.h"
 #include "harness.h"
+#include "model_fixture.h"
 #include "layers/model.h"
 #include "quant/quantizer.h"
 #include "train/run_quant.h"
@@ -50,39 +51,19 @@ typedef struct rc_case {
 
 static lb_model_config tiny(const rc_case *k)
 {
-    lb_model_config c;
-    memset(&c, 0, sizeof c);
-    c.arch = k->arch;
-    snprintf(c.model_type, sizeof c.model_type, "%s", k->arch == LB_ARCH_GPT2 ? "gpt2" : "llama");
-    c.vocab_size = 97;
-    c.hidden_size = 64;
-    c.intermediate_size = 96;   /* in-dims multiples of the group of 32 */
-    c.n_layers = 3;
-    c.n_heads = 4;
-    c.n_kv_heads = k->arch == LB_ARCH_GPT2 ? 4 : 2;
-    c.head_dim = 16;
-    c.max_pos = 32;
-    c.norm_eps = 1e-5;
-    c.rope.theta = 10000.0;
+    /* in-dims multiples of the group of 32 */
+    lb_model_config c = lb_test_config(k->arch, (lb_test_shape){.vocab = 97, .hidden = 64, .inter = 96, .layers = 3,
+                                                                .heads = 4, .kv_heads = 2, .head_dim = 16,
+                                                                .max_pos = 32});
     c.tie_embeddings = k->tied;
     c.attention_bias = c.o_bias = c.mlp_bias = k->bias;
-    c.gelu = LB_GELU_TANH;
-    c.bos_id = c.eos_id = -1;
     return c;
 }
 
+/* batch: the tokens of micro-batch `seed` */
 static void batch(lb_ctx *ctx, int64_t B, int64_t T, int64_t V, uint64_t seed, lb_tensor **ids, lb_tensor **tgt)
 {
-    *ids = lb_tensor_new(ctx, LB_I32, LB_SHAPE(B, T));
-    *tgt = lb_tensor_new(ctx, LB_I32, LB_SHAPE(B * T));
-    uint64_t s = seed * 2654435761u + 1;
-    for (int64_t i = 0; i < B * (T + 1); i++) {
-        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-        int32_t tok = (int32_t)((s >> 33) % (uint64_t)V);
-        int64_t b = i / (T + 1), t = i % (T + 1);
-        if (t < T) ((int32_t *)(*ids)->data)[b * T + t] = tok;
-        if (t > 0) ((int32_t *)(*tgt)->data)[b * T + t - 1] = tok;
-    }
+    lb_test_tokens(ctx, B, T, V, seed * 2654435761u + 1, ids, tgt);
 }
 
 typedef struct side {
@@ -118,28 +99,8 @@ static bool side_init(side *S, const rc_case *k, bool recompute)
 {
     memset(S, 0, sizeof *S);
     lb_model_config c = tiny(k);
-    lb_status st = lb_ctx_init(&S->ctx, LB_CPU);
-    LB_EXPECTF(!lb_failed(&st), "%s", st.msg);
-    S->ctx.recompute = recompute;
-    st = lb_model_init_random(&S->m, &c, 5);
-    LB_EXPECTF(!lb_failed(&st), "%s", st.msg);
-    if (lb_failed(&st)) return false;
-    /* larger weights than the 0.02 init and non-trivial norms, so the int4
-     * grid matters and every path carries gradient */
-    for (int i = 0; i < S->m.n_params; i++) {
-        float *x = lb_tensor_f32(S->m.params[i]);
-        int64_t n = lb_tensor_numel(S->m.params[i]);
-        float r[64];
-        lb_test_rand(r, 64, (uint64_t)i + 1, -0.2f, 0.2f);
-        for (int64_t j = 0; j < n; j++) x[j] = S->m.params[i]->ndim == 2 ? x[j] * 8.0f : x[j] + r[j % 64];
-    }
-    if (k->wq || k->aq) {
-        st = lb_run_quant_attach(NULL, &S->m, k->wq, k->aq, NULL, false);
-        LB_EXPECTF(!lb_failed(&st), "%s", st.msg);
-        if (lb_failed(&st)) return false;
-    }
-    S->nq = lb_run_quant_params(&S->m, S->qp, 128);
-    LB_CHECK(S->nq <= 128);
+    /* the weights spread so that the int4 grid matters */
+    if (!lb_test_model_setup(&S->ctx, &S->m, &c, recompute, k->wq, k->aq, S->qp, &S->nq)) return false;
     if (k->aq && strstr(k->aq, "static")) calibrate(S);
     return true;
 }
@@ -179,14 +140,6 @@ static void side_free(side *S)
     lb_ctx_free(&S->ctx);
 }
 
-/* same_grad: t's grads on both sides are bit-identical (both NULL counts
- * as a failure: every tensor checked here must receive a grad). */
-static bool same_grad(const lb_tensor *a, const lb_tensor *b)
-{
-    if (!a->grad || !b->grad) return false;
-    return !memcmp(a->grad->data, b->grad->data, lb_tensor_nbytes(a->grad));
-}
-
 static void check_case(const rc_case *k)
 {
     side P, R;
@@ -213,18 +166,8 @@ static void check_case(const rc_case *k)
                k->name, (long long)seen, (long long)observed(&R.m));
     LB_EXPECTF(!memcmp(P.loss, R.loss, sizeof P.loss), "%s: losses %.9g %.9g with recompute, %.9g %.9g without",
                k->name, (double)R.loss[0], (double)R.loss[1], (double)P.loss[0], (double)P.loss[1]);
-    int differ = 0;
-    for (int i = 0; i < P.m.n_params; i++)
-        if (!same_grad(P.m.params[i], R.m.params[i])) {
-            differ++;
-            printf("    %s: grad of %s differs (or is missing)\n", k->name, P.m.param_names[i]);
-        }
     LB_EXPECT(P.nq == R.nq);
-    for (int i = 0; i < P.nq && i < R.nq; i++)
-        if (!same_grad(P.qp[i], R.qp[i])) {
-            differ++;
-            printf("    %s: grad of quantizer parameter %d differs (or is missing)\n", k->name, i);
-        }
+    int differ = lb_test_diff_grads(&P.m, &R.m, P.qp, R.qp, P.nq < R.nq ? P.nq : R.nq, k->name);
     LB_EXPECTF(differ == 0, "%s: %d grads differ with recompute", k->name, differ);
     LB_EXPECTF(R.peak < P.peak, "%s: step arena peak %zu bytes with recompute, %zu without", k->name, R.peak,
                P.peak);
