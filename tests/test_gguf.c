@@ -29,6 +29,7 @@
 
 #include "autograd/ctx.h"
 #include "datasets/tok_ggml.h"
+#include "fixture.h"
 #include "harness.h"
 #include "layers/fileio.h"
 #include "quant/ggml_pack.h"
@@ -444,17 +445,11 @@ int main(int argc, char **argv)
         if (lb_failed(&st)) fprintf(stderr, "test_gguf --write: %s\n", st.msg);
         return lb_failed(&st) ? 1 : 0;
     }
-    snprintf(g_dir, sizeof g_dir, "/tmp/lb_test_gguf.XXXXXX");
-    if (!mkdtemp(g_dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (!lb_test_tmpdir(g_dir, sizeof g_dir, "lb_test_gguf")) return 1;
     LB_RUN(test_metadata_roundtrip);
     LB_RUN(test_types_roundtrip);
     LB_RUN(test_bad_files);
     LB_RUN(test_tokenizers);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
+    lb_test_rmtree(g_dir);
     return lb_test_summary();
 }

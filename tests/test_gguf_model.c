@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "autograd/ctx.h"
+#include "fixture.h"
 #include "harness.h"
 #include "quant/export.h"
 #include "quant/gguf.h"
@@ -39,25 +40,12 @@ static const char *tmp_path(const char *name)
 
 static lb_model_config cfg_of(lb_arch arch)
 {
-    lb_model_config c;
-    memset(&c, 0, sizeof c);
-    c.arch = arch;
-    snprintf(c.model_type, sizeof c.model_type, "%s", arch == LB_ARCH_GPT2 ? "gpt2" : "llama");
-    c.vocab_size = 8192;
-    c.hidden_size = 256;
-    c.intermediate_size = 512;
-    c.n_layers = 2;
-    c.n_heads = 4;
-    c.n_kv_heads = arch == LB_ARCH_GPT2 ? 4 : 2;
-    c.head_dim = 64;
-    c.max_pos = 64;
-    c.norm_eps = 1e-5;
-    c.rope.theta = 10000;
+    lb_model_config c = lb_test_config(arch, (lb_test_shape){.vocab = 8192, .hidden = 256, .inter = 512, .layers = 2,
+                                                             .heads = 4, .kv_heads = 2, .head_dim = 64,
+                                                             .max_pos = 64});
     c.tie_embeddings = arch == LB_ARCH_GPT2;
     c.attention_bias = c.o_bias = c.mlp_bias = arch == LB_ARCH_GPT2;
     if (arch == LB_ARCH_LLAMA) c.attention_bias = true; /* q/k biases: their permutation is tested */
-    c.gelu = LB_GELU_TANH;
-    c.bos_id = c.eos_id = -1;
     c.torch_dtype = LB_F32;
     return c;
 }
@@ -259,16 +247,10 @@ static void test_models(void)
 
 int main(void)
 {
-    snprintf(g_dir, sizeof g_dir, "/tmp/lb_test_gguf_model.XXXXXX");
-    if (!mkdtemp(g_dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    if (!lb_test_tmpdir(g_dir, sizeof g_dir, "lb_test_gguf_model")) return 1;
     LB_RUN(test_export_errors);
     LB_RUN(test_llama3_rope);
     LB_RUN(test_models);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
+    lb_test_rmtree(g_dir);
     return lb_test_summary();
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fixture.h"
 #include "harness.h"
 #include "layers/checkpoint.h"
 #include "layers/fileio.h"
@@ -80,32 +81,9 @@ static void test_pack_layout(void)
     LB_EXPECT((uint32_t)w == 0x77777777u);
 }
 
-static lb_model_config tiny(lb_arch arch)
-{
-    lb_model_config c;
-    memset(&c, 0, sizeof c);
-    c.arch = arch;
-    snprintf(c.model_type, sizeof c.model_type, arch == LB_ARCH_GPT2 ? "gpt2" : "llama");
-    c.vocab_size = 96;
-    c.hidden_size = 64;
-    c.intermediate_size = arch == LB_ARCH_GPT2 ? 256 : 128;
-    c.n_layers = 2;
-    c.n_heads = 4;
-    c.n_kv_heads = arch == LB_ARCH_GPT2 ? 4 : 2;
-    c.head_dim = 16;
-    c.max_pos = 64;
-    c.norm_eps = 1e-5;
-    c.rope.theta = 10000.0;
-    c.gelu = LB_GELU_TANH;
-    c.tie_embeddings = arch == LB_ARCH_GPT2;
-    c.bos_id = 1;
-    c.eos_id = 2;
-    return c;
-}
-
 static bool make_model(lb_model *m, lb_arch arch, const char *wq, uint64_t seed)
 {
-    lb_model_config c = tiny(arch);
+    lb_model_config c = lb_test_gptq_config(arch);
     lb_status st = lb_model_init_random(m, &c, seed);
     if (!lb_failed(&st) && wq) st = lb_run_quant_attach(NULL, m, wq, NULL, "all", false);
     LB_EXPECTF(!lb_failed(&st), "model %s: %s", wq ? wq : "-", st.msg);

@@ -26,6 +26,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "fixture.h"
 #include "harness.h"
 #include "layers/checkpoint.h"
 #include "layers/json_util.h"
@@ -34,29 +35,6 @@
 #include "train/run_quant.h"
 
 static char g_tmp[256];
-
-static lb_model_config tiny(lb_arch arch)
-{
-    lb_model_config c;
-    memset(&c, 0, sizeof c);
-    c.arch = arch;
-    snprintf(c.model_type, sizeof c.model_type, arch == LB_ARCH_GPT2 ? "gpt2" : "llama");
-    c.vocab_size = 96;
-    c.hidden_size = 64;
-    c.intermediate_size = arch == LB_ARCH_GPT2 ? 256 : 128;
-    c.n_layers = 2;
-    c.n_heads = 4;
-    c.n_kv_heads = arch == LB_ARCH_GPT2 ? 4 : 2;
-    c.head_dim = 16;
-    c.max_pos = 64;
-    c.norm_eps = 1e-5;
-    c.rope.theta = 10000.0;
-    c.gelu = LB_GELU_TANH;
-    c.tie_embeddings = arch == LB_ARCH_GPT2;
-    c.bos_id = 1;
-    c.eos_id = 2;
-    return c;
-}
 
 /* round_f16: every parameter without a quantizer rounded to f16 (what the
  * export stores), so the packed model must give the same logits bit for
@@ -82,7 +60,7 @@ static void round_f16(lb_model *m)
 static void load_and_compare(lb_arch arch, const char *spec, bool v2, const char *layers, bool head)
 {
     lb_model m, g;
-    lb_model_config c = tiny(arch);
+    lb_model_config c = lb_test_gptq_config(arch);
     lb_status st = lb_model_init_random(&m, &c, 77);
     LB_EXPECTF(!lb_failed(&st), "%s", st.msg);
     if (lb_failed(&st)) return;

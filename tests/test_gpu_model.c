@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fixture.h"
 #include "harness.h"
 #include "kernels/cuda/cuda.h"
 #include "kernels/cuda/kernels.h"
@@ -48,37 +49,13 @@
 
 static lb_model_config small(lb_arch arch)
 {
-    lb_model_config c;
-    memset(&c, 0, sizeof c);
-    c.arch = arch;
-    snprintf(c.model_type, sizeof c.model_type, "%s", arch == LB_ARCH_GPT2 ? "gpt2" : "llama");
-    c.vocab_size = 517;            /* odd sizes: none a multiple of 8 except where GEMMs need it */
-    c.hidden_size = 72;
-    c.intermediate_size = 200;
-    c.n_layers = 2;
-    c.n_heads = 6;
-    c.n_kv_heads = arch == LB_ARCH_GPT2 ? 6 : 2;
-    c.head_dim = 12;
-    c.max_pos = 64;
-    c.norm_eps = 1e-5;
-    c.rope.theta = 10000.0;
+    /* odd sizes: none a multiple of 8 except where GEMMs need it */
+    lb_model_config c = lb_test_config(arch, (lb_test_shape){.vocab = 517, .hidden = 72, .inter = 200, .layers = 2,
+                                                             .heads = 6, .kv_heads = 2, .head_dim = 12,
+                                                             .max_pos = 64});
     c.tie_embeddings = true;
     c.attention_bias = c.o_bias = c.mlp_bias = arch == LB_ARCH_GPT2;
-    c.gelu = LB_GELU_TANH;
-    c.bos_id = c.eos_id = -1;
     return c;
-}
-
-static double rel_err(const float *a, const float *b, int64_t n)
-{
-    double num = 0, den = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double d = (double)a[i] - (double)b[i];
-        num += d * d;
-        den += (double)b[i] * (double)b[i];
-    }
-    if (!(num == num)) return INFINITY; /* NaN */
-    return sqrt(num) / (sqrt(den) > 1e-30 ? sqrt(den) : 1e-30);
 }
 
 static float *host_copy(lb_ctx *ctx, const lb_tensor *t)
@@ -89,35 +66,9 @@ static float *host_copy(lb_ctx *ctx, const lb_tensor *t)
     return h;
 }
 
-/* perturb: larger weights than the 0.02 init and non-trivial norms/biases, so
- * attention is not uniform and every path carries signal (deterministic). */
-static void perturb(lb_model *m)
-{
-    for (int i = 0; i < m->n_params; i++) {
-        float *x = lb_tensor_f32(m->params[i]);
-        int64_t n = lb_tensor_numel(m->params[i]);
-        if (m->params[i]->ndim == 2) {
-            for (int64_t j = 0; j < n; j++) x[j] *= 4.0f;
-        } else {
-            float r[64];
-            lb_test_rand(r, 64, (uint64_t)i + 1, -0.2f, 0.2f);
-            for (int64_t j = 0; j < n; j++) x[j] += r[j % 64];
-        }
-    }
-}
-
 static void batch(lb_ctx *ctx, int64_t B, int64_t T, int64_t V, uint64_t seed, lb_tensor **ids, lb_tensor **tgt)
 {
-    *ids = lb_tensor_new(ctx, LB_I32, LB_SHAPE(B, T));
-    *tgt = lb_tensor_new(ctx, LB_I32, LB_SHAPE(B * T));
-    uint64_t s = seed * 2654435761u + 1;
-    for (int64_t i = 0; i < B * (T + 1); i++) {
-        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-        int32_t tok = (int32_t)((s >> 33) % (uint64_t)V);
-        int64_t b = i / (T + 1), t = i % (T + 1);
-        if (t < T) ((int32_t *)(*ids)->data)[b * T + t] = tok;
-        if (t > 0) ((int32_t *)(*tgt)->data)[b * T + t - 1] = tok;
-    }
+    lb_test_tokens(ctx, B, T, V, seed * 2654435761u + 1, ids, tgt);
     /* one ignored target, as padding would be */
     ((int32_t *)(*tgt)->data)[T - 1] = -1;
 }
@@ -190,7 +141,7 @@ static void compare_grads(lb_ctx *g, const lb_model *cpu, const lb_model *gpu, c
         LB_EXPECTF(pc->grad && pg->grad, "%s: no grad", pc->name);
         if (!pc->grad || !pg->grad) continue;
         float *gg = host_copy(g, pg->grad);
-        double e = rel_err(gg, lb_tensor_f32(pc->grad), lb_tensor_numel(pc));
+        double e = lb_test_rel_l2(gg, lb_tensor_f32(pc->grad), lb_tensor_numel(pc));
         LB_EXPECTF(e <= GRAD_TOL, "%s %s grad of %s: rel err %.3g > %.3g", cpu->cfg.model_type, what, pc->name, e,
                    GRAD_TOL);
         if (e > worst) {
@@ -218,8 +169,8 @@ static void check_fwd_bwd(lb_arch arch)
     lb_model cpu, gpu;
     LB_EXPECT(!lb_failed((st = lb_model_init_random(&cpu, &c, 5), &st)));
     LB_EXPECT(!lb_failed((st = lb_model_init_random(&gpu, &c, 5), &st)));
-    perturb(&cpu);
-    perturb(&gpu);
+    lb_test_spread_params(&cpu, 4.0f);
+    lb_test_spread_params(&gpu, 4.0f);
     st = lb_model_to_plan(&g, &gpu, LB_CUDA, LB_PLAN_TRAIN, true);
     LB_EXPECTF(!lb_failed(&st), "%s", st.msg);
     if (lb_failed(&st)) return;
@@ -242,7 +193,7 @@ static void check_fwd_bwd(lb_arch arch)
     lb_tensor *loss_c = loss_of(&h, &cpu, ids, tgt, &lc);
     lb_tensor *loss_g = loss_of(&g, &gpu, ids, tgt, &lgp);
     float *logit_g = host_copy(&g, lgp);
-    double e_logits = rel_err(logit_g, lb_tensor_f32(lc), B * T * V);
+    double e_logits = lb_test_rel_l2(logit_g, lb_tensor_f32(lc), B * T * V);
     float lossg = 0, lossc = lb_tensor_f32(loss_c)[0];
     lb_tensor_copy_to_host(&g, loss_g, &lossg);
     double e_loss = fabs((double)lossg - (double)lossc) / fabs((double)lossc);

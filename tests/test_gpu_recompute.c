@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fixture.h"
 #include "harness.h"
 #include "kernels/cuda/cuda.h"
 #include "layers/model.h"
@@ -43,39 +44,18 @@
 
 static lb_model_config shape(lb_arch arch)
 {
-    lb_model_config c;
-    memset(&c, 0, sizeof c);
-    c.arch = arch;
-    snprintf(c.model_type, sizeof c.model_type, "%s", arch == LB_ARCH_GPT2 ? "gpt2" : "llama");
-    c.vocab_size = 512;
-    c.hidden_size = 256;
-    c.intermediate_size = 704;   /* a multiple of the group of 32 */
-    c.n_layers = 6;
-    c.n_heads = 4;
-    c.n_kv_heads = arch == LB_ARCH_GPT2 ? 4 : 2;
-    c.head_dim = 64;               /* a head dim cuDNN's fused attention takes */
-    c.max_pos = 256;
-    c.norm_eps = 1e-5;
-    c.rope.theta = 10000.0;
+    /* inter a multiple of the group of 32; a head dim cuDNN's fused attention takes */
+    lb_model_config c = lb_test_config(arch, (lb_test_shape){.vocab = 512, .hidden = 256, .inter = 704, .layers = 6,
+                                                             .heads = 4, .kv_heads = 2, .head_dim = 64,
+                                                             .max_pos = 256});
     c.tie_embeddings = true;
     c.attention_bias = c.o_bias = c.mlp_bias = arch == LB_ARCH_GPT2;
-    c.gelu = LB_GELU_TANH;
-    c.bos_id = c.eos_id = -1;
     return c;
 }
 
 static void batch(lb_ctx *ctx, int64_t B, int64_t T, int64_t V, lb_tensor **ids, lb_tensor **tgt)
 {
-    *ids = lb_tensor_new(ctx, LB_I32, LB_SHAPE(B, T));
-    *tgt = lb_tensor_new(ctx, LB_I32, LB_SHAPE(B * T));
-    uint64_t s = 12345;
-    for (int64_t i = 0; i < B * (T + 1); i++) {
-        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-        int32_t tok = (int32_t)((s >> 33) % (uint64_t)V);
-        int64_t b = i / (T + 1), t = i % (T + 1);
-        if (t < T) ((int32_t *)(*ids)->data)[b * T + t] = tok;
-        if (t > 0) ((int32_t *)(*tgt)->data)[b * T + t - 1] = tok;
-    }
+    lb_test_tokens(ctx, B, T, V, 12345, ids, tgt);
     *tgt = lb_tensor_to(ctx, *tgt, LB_CUDA, LB_I32);
 }
 
@@ -137,18 +117,6 @@ static void run(lb_arch arch, const char *wq, bool recompute, result *r)
     lb_ctx_free(&g);
 }
 
-static double rel_err(const float *a, const float *b, int64_t n)
-{
-    double num = 0, den = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double d = (double)a[i] - (double)b[i];
-        num += d * d;
-        den += (double)b[i] * (double)b[i];
-    }
-    if (!(num == num)) return INFINITY;
-    return sqrt(num) / (sqrt(den) > 1e-30 ? sqrt(den) : 1e-30);
-}
-
 /* check: plain vs recompute; bitwise when deterministic, else GRAD_TOL;
  * the peak bound when asked. */
 static void check(const char *name, lb_arch arch, const char *wq, bool deterministic, bool peak)
@@ -161,7 +129,7 @@ static void check(const char *name, lb_arch arch, const char *wq, bool determini
     LB_EXPECT(p.n == r.n);
     int64_t n = p.n < r.n ? p.n : r.n, differ = 0;
     for (int64_t i = 0; i < n; i++) differ += memcmp(&p.grads[i], &r.grads[i], sizeof(float)) != 0;
-    double e = rel_err(r.grads, p.grads, n);
+    double e = lb_test_rel_l2(r.grads, p.grads, n);
     if (deterministic) {
         LB_EXPECTF(!memcmp(&p.loss, &r.loss, sizeof p.loss), "%s: loss %.9g with recompute, %.9g without", name,
                    (double)r.loss, (double)p.loss);

@@ -21,8 +21,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fixture.h"
 #include "harness.h"
-#include "model_fixture.h"
 #include "layers/model.h"
 #include "train/run_quant.h"
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fixture.h"
 #include "harness.h"
 #include "layers/model.h"
 
@@ -20,23 +21,11 @@
 
 static lb_model_config tiny(lb_arch arch)
 {
-    lb_model_config c;
-    memset(&c, 0, sizeof c);
-    c.arch = arch;
-    snprintf(c.model_type, sizeof c.model_type, "%s", arch == LB_ARCH_GPT2 ? "gpt2" : "llama");
-    c.vocab_size = 40;
-    c.hidden_size = 16;
-    c.intermediate_size = 24;
-    c.n_layers = 2;
-    c.n_heads = 4;
-    c.n_kv_heads = arch == LB_ARCH_GPT2 ? 4 : 2;
-    c.head_dim = 4;
-    c.max_pos = 16;
-    c.norm_eps = 1e-5;
-    c.rope.theta = 10000.0;
+    lb_model_config c = lb_test_config(arch, (lb_test_shape){.vocab = 40, .hidden = 16, .inter = 24, .layers = 2,
+                                                             .heads = 4, .kv_heads = 2, .head_dim = 4, .max_pos = 16});
     c.tie_embeddings = true;
     c.attention_bias = c.o_bias = c.mlp_bias = true;
-    c.gelu = LB_GELU_TANH;
+    c.bos_id = c.eos_id = 0;
     return c;
 }
 

@@ -36,8 +36,8 @@
 
 #include "autograd/ops.h"
 #include "autograd/recompute.h"
+#include "fixture.h"
 #include "harness.h"
-#include "model_fixture.h"
 #include "layers/model.h"
 #include "quant/quantizer.h"
 #include "train/run_quant.h"

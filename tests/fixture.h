@@ -1,14 +1,15 @@
-/* model_fixture.h — what the model-level C tests share: tiny model configs,
+/* fixture.h — what the C tests share beyond harness.h: tiny model configs,
  * deterministic token batches, the weight spread that makes every path
- * carry gradient, a model set up with its quantizers, and a bitwise
- * comparison of two copies' grads. Linked into every test binary next to
- * harness.c (CMakeLists.txt); CPU-side only (the GPU tests move what they
- * build to the device themselves).
+ * carry gradient, a model set up with its quantizers, a bitwise comparison
+ * of two copies' grads, a relative error, and a scratch directory. Linked
+ * into every test binary next to harness.c (CMakeLists.txt); CPU-side only
+ * (the GPU tests move what they build to the device themselves).
  */
-#ifndef LB_TESTS_MODEL_FIXTURE_H
-#define LB_TESTS_MODEL_FIXTURE_H
+#ifndef LB_TESTS_FIXTURE_H
+#define LB_TESTS_FIXTURE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "autograd/ctx.h"
@@ -23,6 +24,11 @@ typedef struct lb_test_shape {
  * "llama" model_type, eps 1e-5, rope theta 10000, tanh GELU, no BOS/EOS
  * (-1)); untied and without biases: the caller sets those. */
 lb_model_config lb_test_config(lb_arch arch, lb_test_shape s);
+
+/* lb_test_gptq_config: the small model the GPTQ tests quantize (vocab 96,
+ * hidden 64, 2 layers, intermediate 128 (Llama) / 256 (GPT-2), max_pos 64,
+ * GPT-2 tied, BOS 1, EOS 2). */
+lb_model_config lb_test_gptq_config(lb_arch arch);
 
 /* lb_test_tokens: ids (B, T) and next-token targets (B*T) in ctx (CPU),
  * tokens < V from an LCG started at `state`: row b reads tokens
@@ -53,5 +59,17 @@ bool lb_test_same_grad(const lb_tensor *a, const lb_tensor *b);
  * many differ. */
 int lb_test_diff_grads(const lb_model *a, const lb_model *b, lb_tensor *const *qa, lb_tensor *const *qb, int nq,
                        const char *label);
+
+/* lb_test_rel_l2: ||a - b|| / max(||b||, 1e-30) over n floats; INFINITY
+ * when a difference is NaN. */
+double lb_test_rel_l2(const float *a, const float *b, int64_t n);
+
+/* lb_test_tmpdir: makes a fresh directory /tmp/<prefix>.XXXXXX (mkdtemp)
+ * into dir[0..n); false (after perror) when it cannot. */
+bool lb_test_tmpdir(char *dir, size_t n, const char *prefix);
+
+/* lb_test_rmtree: removes dir and everything in it (rm -rf), saying so on
+ * stderr when that fails. */
+void lb_test_rmtree(const char *dir);
 
 #endif

@@ -1,7 +1,9 @@
-/* model_fixture.c — the model-level test helpers (model_fixture.h). */
-#include "model_fixture.h"
+/* fixture.c — the helpers the C tests share beyond the harness (fixture.h). */
+#include "fixture.h"
 
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
@@ -25,6 +27,18 @@ lb_model_config lb_test_config(lb_arch arch, lb_test_shape s)
     c.rope.theta = 10000.0;
     c.gelu = LB_GELU_TANH;
     c.bos_id = c.eos_id = -1;
+    return c;
+}
+
+lb_model_config lb_test_gptq_config(lb_arch arch)
+{
+    lb_model_config c = lb_test_config(arch, (lb_test_shape){.vocab = 96, .hidden = 64,
+                                                             .inter = arch == LB_ARCH_GPT2 ? 256 : 128, .layers = 2,
+                                                             .heads = 4, .kv_heads = 2, .head_dim = 16,
+                                                             .max_pos = 64});
+    c.tie_embeddings = arch == LB_ARCH_GPT2;
+    c.bos_id = 1;
+    c.eos_id = 2;
     return c;
 }
 
@@ -98,4 +112,31 @@ int lb_test_diff_grads(const lb_model *a, const lb_model *b, lb_tensor *const *q
             printf("    %s: grad of quantizer parameter %d differs (or is missing)\n", label, i);
         }
     return differ;
+}
+
+double lb_test_rel_l2(const float *a, const float *b, int64_t n)
+{
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = (double)a[i] - (double)b[i];
+        num += d * d;
+        den += (double)b[i] * (double)b[i];
+    }
+    if (!(num == num)) return INFINITY; /* NaN */
+    return sqrt(num) / (sqrt(den) > 1e-30 ? sqrt(den) : 1e-30);
+}
+
+bool lb_test_tmpdir(char *dir, size_t n, const char *prefix)
+{
+    snprintf(dir, n, "/tmp/%s.XXXXXX", prefix);
+    if (mkdtemp(dir)) return true;
+    perror("mkdtemp");
+    return false;
+}
+
+void lb_test_rmtree(const char *dir)
+{
+    char cmd[1100];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
 }
