@@ -206,14 +206,23 @@ oom:
     return lb_errorf(LB_ERR_OOM, "out of memory setting up the model's parameter table");
 }
 
-lb_status lb_model_build(lb_model *m, const lb_model_config *cfg, lb_param_fill_fn fill, void *ud)
+lb_status lb_model_start(lb_model *m, const lb_model_config *cfg, lb_param_spec **specs, int *n)
 {
+    *specs = NULL;
+    *n = 0;
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
     LB_TRY(lb_config_validate(cfg, "model config"));
+    *specs = lb_model_param_specs(m, n);
+    if (!*specs) return lb_errorf(LB_ERR_OOM, "out of memory setting up the model");
+    return lb_ok();
+}
+
+lb_status lb_model_build(lb_model *m, const lb_model_config *cfg, lb_param_fill_fn fill, void *ud)
+{
     int n = 0;
-    lb_param_spec *specs = lb_model_param_specs(m, &n);
-    if (!specs) return lb_errorf(LB_ERR_OOM, "out of memory setting up the model");
+    lb_param_spec *specs = NULL;
+    LB_TRY(lb_model_start(m, cfg, &specs, &n));
     lb_status st = lb_ok();
     for (int i = 0; i < n && !lb_failed(&st); i++) {
         st = fill(ud, specs[i].name, specs[i].ndim, specs[i].shape, specs[i].slot);

@@ -186,12 +186,9 @@ lb_status lb_model_init_random_dev(lb_ctx *ctx, lb_model *m, const lb_model_conf
     if (dev == LB_CPU) return lb_model_init_random(m, cfg, seed);
     if (ctx->device != LB_CUDA || !ctx->cuda)
         return lb_errorf(LB_ERR_ARG, "a model on CUDA needs a CUDA context");
-    memset(m, 0, sizeof *m);
-    m->cfg = *cfg;
-    LB_TRY(lb_config_validate(cfg, "model config"));
     int n = 0;
-    lb_param_spec *specs = lb_model_param_specs(m, &n);
-    if (!specs) return lb_errorf(LB_ERR_OOM, "out of memory setting up the model");
+    lb_param_spec *specs = NULL;
+    LB_TRY(lb_model_start(m, cfg, &specs, &n));
     /* headers first (shapes only), so the plan can be sized */
     lb_tensor **ts = calloc((size_t)n, sizeof *ts);
     LB_CHECKF(ts != NULL, "out of memory");

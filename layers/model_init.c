@@ -63,12 +63,9 @@ static void fill_normal(float *x, int64_t n, uint64_t seed, const char *name, fl
 
 lb_status lb_model_init_random(lb_model *m, const lb_model_config *cfg, uint64_t seed)
 {
-    memset(m, 0, sizeof *m);
-    m->cfg = *cfg;
-    LB_TRY(lb_config_validate(cfg, "model config"));
     int n = 0;
-    lb_param_spec *specs = lb_model_param_specs(m, &n);
-    if (!specs) return lb_errorf(LB_ERR_OOM, "out of memory setting up the model");
+    lb_param_spec *specs = NULL;
+    LB_TRY(lb_model_start(m, cfg, &specs, &n));
     lb_status st = lb_ok();
     for (int i = 0; i < n; i++) {
         const lb_param_spec *s = &specs[i];

@@ -35,6 +35,12 @@ typedef struct lb_param_spec {
  * and returns the malloc'd table of *n specs, or NULL when out of memory. */
 lb_param_spec *lb_model_param_specs(lb_model *m, int *n);
 
+/* lb_model_start: the start of building m from cfg: m zeroed with m->cfg =
+ * *cfg, the config validated, then lb_model_param_specs (*specs, *n specs;
+ * the caller frees *specs). An error (a bad config, out of memory) leaves
+ * *specs NULL. */
+lb_status lb_model_start(lb_model *m, const lb_model_config *cfg, lb_param_spec **specs, int *n);
+
 /* lb_model_finish: after every slot of `specs` holds a tensor: names them,
  * fills m->params / m->param_names (HF order), ties the head, computes
  * inv_freq. On failure (out of memory) the caller still frees through
