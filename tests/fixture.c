@@ -42,6 +42,16 @@ lb_model_config lb_test_gptq_config(lb_arch arch)
     return c;
 }
 
+lb_model_config lb_test_tiny_config(lb_arch arch, int64_t n_layers, bool tied, bool bias)
+{
+    lb_model_config c = lb_test_config(arch, (lb_test_shape){.vocab = 97, .hidden = 64, .inter = 96,
+                                                             .layers = n_layers, .heads = 4, .kv_heads = 2,
+                                                             .head_dim = 16, .max_pos = 32});
+    c.tie_embeddings = tied;
+    c.attention_bias = c.o_bias = c.mlp_bias = bias;
+    return c;
+}
+
 void lb_test_tokens(lb_ctx *ctx, int64_t B, int64_t T, int64_t V, uint64_t state, lb_tensor **ids, lb_tensor **tgt)
 {
     *ids = lb_tensor_new(ctx, LB_I32, LB_SHAPE(B, T));  /* (B, T) */
@@ -132,6 +142,28 @@ bool lb_test_tmpdir(char *dir, size_t n, const char *prefix)
     if (mkdtemp(dir)) return true;
     perror("mkdtemp");
     return false;
+}
+
+const char *lb_test_path(const char *dir, const char *name)
+{
+    static char buf[8][512];
+    static int k;
+    char *p = buf[k++ % 8];
+    snprintf(p, 512, "%s/%s", dir, name);
+    return p;
+}
+
+int lb_test_write_file(const char *dir, const char *name, const char *ext, const void *p, size_t n)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s.%s", dir, name, ext);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(p, 1, n, f) != n) {
+        fprintf(stderr, "cannot write %s\n", path);
+        if (f) fclose(f);
+        return 1;
+    }
+    return fclose(f) != 0;
 }
 
 void lb_test_rmtree(const char *dir)

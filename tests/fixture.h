@@ -30,6 +30,12 @@ lb_model_config lb_test_config(lb_arch arch, lb_test_shape s);
  * GPT-2 tied, BOS 1, EOS 2). */
 lb_model_config lb_test_gptq_config(lb_arch arch);
 
+/* lb_test_tiny_config: the tiny model of the grad-exactness tests (vocab
+ * 97, hidden 64, intermediate 96 (in-dims multiples of a group of 32),
+ * 4 heads of 16, Llama 2 kv heads, max_pos 32) with n_layers layers, tied
+ * or not, with biases or not. */
+lb_model_config lb_test_tiny_config(lb_arch arch, int64_t n_layers, bool tied, bool bias);
+
 /* lb_test_tokens: ids (B, T) and next-token targets (B*T) in ctx (CPU),
  * tokens < V from an LCG started at `state`: row b reads tokens
  * b*(T+1) .. b*(T+1)+T, targets shifted by one. */
@@ -67,6 +73,15 @@ double lb_test_rel_l2(const float *a, const float *b, int64_t n);
 /* lb_test_tmpdir: makes a fresh directory /tmp/<prefix>.XXXXXX (mkdtemp)
  * into dir[0..n); false (after perror) when it cannot. */
 bool lb_test_tmpdir(char *dir, size_t n, const char *prefix);
+
+/* lb_test_path: "dir/name" in one of 8 rotating static buffers (so a call
+ * may hold up to 8 at once); paths over 511 bytes are cut. */
+const char *lb_test_path(const char *dir, const char *name);
+
+/* lb_test_write_file: writes the n bytes at p to dir/name.ext (a plain
+ * fopen/fwrite: test data for the parity scripts); 0 when written, non-zero
+ * (after a message on stderr) when not. */
+int lb_test_write_file(const char *dir, const char *name, const char *ext, const void *p, size_t n);
 
 /* lb_test_rmtree: removes dir and everything in it (rm -rf), saying so on
  * stderr when that fails. */

@@ -51,15 +51,6 @@ static bool okay(lb_status st)
     return !lb_failed(&st);
 }
 
-static const char *tmp_path(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 512, "%s/%s", g_dir, name);
-    return p;
-}
-
 /* weight: ROWS x COLS of random values with a zero block, a constant block
  * and one large value (the quantizers' edge cases) */
 static void weight(float *w, uint64_t seed)
@@ -164,7 +155,7 @@ static void test_metadata_roundtrip(void)
     LB_EXPECT(lb_gguf_add_tensor(g, long_name, 1, ne_a, LB_GGML_F32, a).code == LB_ERR_ARG);
     int64_t ne_q[1] = {48};
     LB_EXPECT(lb_gguf_add_tensor(g, "q", 1, ne_q, LB_GGML_Q4_0, b).code == LB_ERR_ARG); /* not whole blocks */
-    const char *path = tmp_path("meta.gguf");
+    const char *path = lb_test_path(g_dir, "meta.gguf");
     st = lb_gguf_write(g, path);
     LB_EXPECTF(!lb_failed(&st), "%s", st.msg);
     lb_gguf *r;
@@ -198,10 +189,10 @@ static void test_types_roundtrip(void)
 {
     uint8_t *bytes[N_TYPES] = {0};
     float *what[N_TYPES] = {0};
-    lb_status st = write_types(tmp_path("types.gguf"), tmp_path("expected.gguf"), bytes, what);
+    lb_status st = write_types(lb_test_path(g_dir, "types.gguf"), lb_test_path(g_dir, "expected.gguf"), bytes, what);
     LB_EXPECTF(!lb_failed(&st), "%s", st.msg);
     lb_gguf *r = NULL;
-    if (!lb_failed(&st)) st = lb_gguf_open(tmp_path("types.gguf"), &r);
+    if (!lb_failed(&st)) st = lb_gguf_open(lb_test_path(g_dir, "types.gguf"), &r);
     LB_EXPECTF(!lb_failed(&st), "%s", st.msg);
     for (int t = 0; r && t < N_TYPES; t++) {
         const lb_gguf_tensor *gt = &r->t[t];
@@ -273,7 +264,7 @@ static buf make(mk o)
 /* expect_bad: the file made of b is refused with a message holding `what` */
 static void expect_bad(const buf *b, size_t len, const char *what, const char *label)
 {
-    const char *path = tmp_path("bad.gguf");
+    const char *path = lb_test_path(g_dir, "bad.gguf");
     FILE *f = fopen(path, "wb");
     fwrite(b->d, 1, len, f);
     fclose(f);
@@ -288,7 +279,7 @@ static void expect_bad(const buf *b, size_t len, const char *what, const char *l
 static void test_bad_files(void)
 {
     buf ok = make((mk){0});
-    const char *path = tmp_path("ok.gguf");
+    const char *path = lb_test_path(g_dir, "ok.gguf");
     FILE *f = fopen(path, "wb");
     fwrite(ok.d, 1, ok.n, f);
     fclose(f);

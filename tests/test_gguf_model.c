@@ -27,15 +27,6 @@
 
 static char g_dir[256];
 
-static const char *tmp_path(const char *name)
-{
-    static char buf[8][512];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, 512, "%s/%s", g_dir, name);
-    return p;
-}
-
 /* ---- models: export, load, same logits ------------------------------------------ */
 
 static lb_model_config cfg_of(lb_arch arch)
@@ -80,7 +71,7 @@ static void model_case(lb_ctx *ctx, const lb_tokenizer *tok, lb_arch arch, const
     char name[64];
     snprintf(name, sizeof name, "%s_%s%s.gguf", arch == LB_ARCH_GPT2 ? "gpt2" : "llama", wq ? wq : "f32",
              head ? "_head" : "");
-    lb_gguf_export_opts o = {tmp_path(name), wq ? wq : "f32", NULL, "test", NULL, true};
+    lb_gguf_export_opts o = {lb_test_path(g_dir, name), wq ? wq : "f32", NULL, "test", NULL, true};
     lb_export_report r;
     st = lb_export_gguf(&m, tok, &o, &r);
     LB_EXPECTF(!lb_failed(&st), "%s: %s", name, st.msg);
@@ -129,7 +120,7 @@ static void test_export_errors(void)
         return;
     }
     ((float *)m.blocks[1].w_up->data)[77] = NAN;
-    lb_gguf_export_opts o = {tmp_path("nan.gguf"), "q4_0", NULL, "test", NULL, true};
+    lb_gguf_export_opts o = {lb_test_path(g_dir, "nan.gguf"), "q4_0", NULL, "test", NULL, true};
     lb_export_report r;
     st = lb_export_gguf(&m, tok, &o, &r);
     LB_EXPECTF(lb_failed(&st) && strstr(st.msg, "blk.1.ffn_up.weight") && strstr(st.msg, "nan"), "NaN weight: %s",
@@ -183,12 +174,12 @@ static void test_llama3_rope(void)
     lb_ctx_set_grad(&ctx, false);
     LB_EXPECT(m.cfg.rope.type == LB_ROPE_LLAMA3);
     st = lb_run_quant_attach(NULL, &m, "q8_0", NULL, "all", false);
-    lb_gguf_export_opts o = {tmp_path("l3.gguf"), "q8_0", NULL, "test", NULL, true};
+    lb_gguf_export_opts o = {lb_test_path(g_dir, "l3.gguf"), "q8_0", NULL, "test", NULL, true};
     lb_export_report r;
     if (!lb_failed(&st)) st = lb_export_gguf(&m, tok, &o, &r);
     lb_gguf *g = NULL;
     if (!lb_failed(&st)) st = lb_gguf_open(o.out, &g);
-    if (!lb_failed(&st)) st = copy_without(g, "lowbit.rope", tmp_path("l3_cpp.gguf"));
+    if (!lb_failed(&st)) st = copy_without(g, "lowbit.rope", lb_test_path(g_dir, "l3_cpp.gguf"));
     lb_gguf_free(g);
     bool have_a = false, have_b = false;
     if (!lb_failed(&st)) {
@@ -196,7 +187,7 @@ static void test_llama3_rope(void)
         have_a = !lb_failed(&st);
     }
     if (!lb_failed(&st)) {
-        st = lb_model_load_gguf(tmp_path("l3_cpp.gguf"), &b, NULL);
+        st = lb_model_load_gguf(lb_test_path(g_dir, "l3_cpp.gguf"), &b, NULL);
         have_b = !lb_failed(&st);
     }
     LB_EXPECTF(!lb_failed(&st), "%s", st.msg);

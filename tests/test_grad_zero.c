@@ -33,17 +33,6 @@ typedef struct gz_case {
     bool tied, bias, recompute;
 } gz_case;
 
-static lb_model_config tiny(const gz_case *k)
-{
-    /* in-dims multiples of the group of 32 */
-    lb_model_config c = lb_test_config(k->arch, (lb_test_shape){.vocab = 97, .hidden = 64, .inter = 96, .layers = 2,
-                                                                .heads = 4, .kv_heads = 2, .head_dim = 16,
-                                                                .max_pos = 32});
-    c.tie_embeddings = k->tied;
-    c.attention_bias = c.o_bias = c.mlp_bias = k->bias;
-    return c;
-}
-
 typedef struct side {
     lb_ctx ctx;
     lb_model m;
@@ -54,7 +43,7 @@ typedef struct side {
 static bool side_init(side *S, const gz_case *k)
 {
     memset(S, 0, sizeof *S);
-    lb_model_config c = tiny(k);
+    lb_model_config c = lb_test_tiny_config(k->arch, 2, k->tied, k->bias);
     /* the weights spread so that the int4 grid clips some (masked grads) */
     return lb_test_model_setup(&S->ctx, &S->m, &c, k->recompute, k->wq, NULL, S->qp, &S->nq);
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "autograd/ctx.h"
+#include "fixture.h"
 #include "harness.h"
 #include "quant/fakequant.h"
 #include "quant/ggml_pack.h"
@@ -94,19 +95,6 @@ static void test_pack_roundtrip(void)
     lb_ctx_free(&ctx);
 }
 
-static int write_file(const char *dir, const char *name, const char *ext, const void *p, size_t n)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s.%s", dir, name, ext);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(p, 1, n, f) != n) {
-        fprintf(stderr, "cannot write %s\n", path);
-        if (f) fclose(f);
-        return 1;
-    }
-    return fclose(f) != 0;
-}
-
 static int dump(const char *in, int64_t R, int64_t C, const char *dir)
 {
     int64_t n = R * C;
@@ -132,8 +120,8 @@ static int dump(const char *in, int64_t R, int64_t C, const char *dir)
         }
         size_t bb = lb_ggml_block_bytes(sp.format), nbytes = (size_t)(n / 32) * bb;
         lb_ggml_pack_row(sp.format, codes, s, z, n, blocks);   /* rows are whole blocks */
-        rc |= write_file(dir, presets[p], "blocks", blocks, nbytes);
-        rc |= write_file(dir, presets[p], "fq", fq, (size_t)n * 4);
+        rc |= lb_test_write_file(dir, presets[p], "blocks", blocks, nbytes);
+        rc |= lb_test_write_file(dir, presets[p], "fq", fq, (size_t)n * 4);
     }
     for (size_t k = 0; k < sizeof int_specs / sizeof *int_specs && !rc; k++) {
         lb_status st = fake_quant(&ctx, int_specs[k], w, fq, NULL, NULL, NULL);
@@ -141,7 +129,7 @@ static int dump(const char *in, int64_t R, int64_t C, const char *dir)
             fprintf(stderr, "%s\n", st.msg);
             return 1;
         }
-        rc |= write_file(dir, int_specs[k], "fq", fq, (size_t)n * 4);
+        rc |= lb_test_write_file(dir, int_specs[k], "fq", fq, (size_t)n * 4);
     }
     lb_ctx_free(&ctx);
     lb_tensor_free(w);

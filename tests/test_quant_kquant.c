@@ -33,6 +33,7 @@
 #include "autograd/ctx.h"
 #include "autograd/tape.h"
 #include "autograd/tensor.h"
+#include "fixture.h"
 #include "harness.h"
 #include "quant/fakequant.h"
 #include "quant/ggml_pack.h"
@@ -419,19 +420,6 @@ static void test_ste(void)
     }
 }
 
-static int write_file(const char *dir, const char *name, const char *ext, const void *p, size_t n)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s.%s", dir, name, ext);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(p, 1, n, f) != n) {
-        fprintf(stderr, "cannot write %s\n", path);
-        if (f) fclose(f);
-        return 1;
-    }
-    return fclose(f) != 0;
-}
-
 static int synth_dump(const char *dir)
 {
     static const lb_qformat fmts[2] = {LB_QF_Q4_K, LB_QF_Q6_K};
@@ -445,8 +433,8 @@ static int synth_dump(const char *dir)
         lb_ggml_pack_row(fmts[t], codes, s, z, n, blocks);
         char name[32];
         snprintf(name, sizeof name, "%s_synth", names[t]);
-        rc |= write_file(dir, name, "blocks", blocks, (size_t)(n / 256) * lb_ggml_block_bytes(fmts[t]));
-        rc |= write_file(dir, name, "y", y, (size_t)n * 4);
+        rc |= lb_test_write_file(dir, name, "blocks", blocks, (size_t)(n / 256) * lb_ggml_block_bytes(fmts[t]));
+        rc |= lb_test_write_file(dir, name, "y", y, (size_t)n * 4);
     }
     free(codes), free(blocks), free(s), free(z), free(y);
     return rc;
@@ -485,8 +473,8 @@ static int dump(const char *in, int64_t R, int64_t C, const char *dir)
         size_t rb = (size_t)(C / 256) * lb_ggml_block_bytes(sp.format);
         for (int64_t r = 0; r < R; r++)
             lb_ggml_pack_row(sp.format, codes + r * C, s + r * G, z + r * G, C, blocks + (size_t)r * rb);
-        rc |= write_file(dir, names[t], "blocks", blocks, (size_t)R * rb);
-        rc |= write_file(dir, names[t], "fq", o->data, (size_t)n * 4);
+        rc |= lb_test_write_file(dir, names[t], "blocks", blocks, (size_t)R * rb);
+        rc |= lb_test_write_file(dir, names[t], "fq", o->data, (size_t)n * 4);
         lb_quantizer_free(&q);
         lb_ctx_step_end(&ctx);
     }

@@ -49,17 +49,6 @@ typedef struct rc_case {
     bool tied, bias;
 } rc_case;
 
-static lb_model_config tiny(const rc_case *k)
-{
-    /* in-dims multiples of the group of 32 */
-    lb_model_config c = lb_test_config(k->arch, (lb_test_shape){.vocab = 97, .hidden = 64, .inter = 96, .layers = 3,
-                                                                .heads = 4, .kv_heads = 2, .head_dim = 16,
-                                                                .max_pos = 32});
-    c.tie_embeddings = k->tied;
-    c.attention_bias = c.o_bias = c.mlp_bias = k->bias;
-    return c;
-}
-
 /* batch: the tokens of micro-batch `seed` */
 static void batch(lb_ctx *ctx, int64_t B, int64_t T, int64_t V, uint64_t seed, lb_tensor **ids, lb_tensor **tgt)
 {
@@ -98,7 +87,7 @@ static void calibrate(side *S)
 static bool side_init(side *S, const rc_case *k, bool recompute)
 {
     memset(S, 0, sizeof *S);
-    lb_model_config c = tiny(k);
+    lb_model_config c = lb_test_tiny_config(k->arch, 3, k->tied, k->bias);
     /* the weights spread so that the int4 grid matters */
     if (!lb_test_model_setup(&S->ctx, &S->m, &c, recompute, k->wq, k->aq, S->qp, &S->nq)) return false;
     if (k->aq && strstr(k->aq, "static")) calibrate(S);
