@@ -125,6 +125,18 @@ def ggml_c_correction(w, qt, blocks):
     return int(hit.sum())
 
 
+def run_dump(binary, work, seed, w):
+    """Writes w (rows, cols) f32 to work/w<seed>.f32, runs `binary --dump` on it
+    into work/out<seed> and returns that directory."""
+    rows, cols = w.shape
+    src = os.path.join(work, f"w{seed}.f32")
+    w.tofile(src)
+    out = os.path.join(work, f"out{seed}")
+    os.makedirs(out, exist_ok=True)
+    subprocess.run([binary, "--dump", src, str(rows), str(cols), out], check=True)
+    return out
+
+
 def compare(name, got, want):
     """Bit-for-bit comparison of two f32 arrays; NaN equals NaN of any payload."""
     gu, wu = got.view(np.uint32), want.view(np.uint32)
@@ -140,11 +152,7 @@ def main():
     fails = 0
     for seed, (rows, cols) in enumerate([(64, 256), (48, 512)]):
         w = adversarial(rows, cols, seed)
-        src = os.path.join(work, f"w{seed}.f32")
-        w.tofile(src)
-        out = os.path.join(work, f"out{seed}")
-        os.makedirs(out, exist_ok=True)
-        subprocess.run([binary, "--dump", src, str(rows), str(cols), out], check=True)
+        out = run_dump(binary, work, seed, w)
         for name, qt in PRESETS.items():
             with np.errstate(all="ignore"):
                 ref_blocks = quantize(w, qt)

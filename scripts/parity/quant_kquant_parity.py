@@ -20,6 +20,7 @@ import sys
 import numpy as np
 from gguf import GGMLQuantizationType as T
 from gguf.quants import dequantize
+from quant_gguf_parity import run_dump
 
 F32 = np.float32
 TYPES = {"q4_k": T.Q4_K, "q6_k": T.Q6_K}
@@ -82,11 +83,7 @@ def main():
             print(f"  first at {at[0]}: lowbit {y[at[0]]!r} gguf {ref[at[0]]!r}")
     for seed, (rows, cols) in enumerate([(48, 256), (24, 1024)]):
         w = adversarial(rows, cols, seed)
-        src = os.path.join(work, f"w{seed}.f32")
-        w.tofile(src)
-        out = os.path.join(work, f"out{seed}")
-        os.makedirs(out, exist_ok=True)
-        subprocess.run([binary, "--dump", src, str(rows), str(cols), out], check=True)
+        out = run_dump(binary, work, seed, w)
         for name, qt in TYPES.items():
             blocks = np.fromfile(os.path.join(out, f"{name}.blocks"), dtype=np.uint8)
             fq = np.fromfile(os.path.join(out, f"{name}.fq"), dtype=F32)
