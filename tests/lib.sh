@@ -2,6 +2,7 @@
 #   . "$LB_SRC/tests/lib.sh"
 #   lb_test_dir NAME                       T=$LB_TMP/NAME, emptied
 #   lb_test_model CONFIG OUT [INIT ARGS]   lowbit init with the code-8k tokenizer
+#   lb_test_cfg256 FILE                    a Llama config.json whose rows fit super-blocks of 256
 #   lb_test_corpus COUNT PURPOSE           the first COUNT Python files of scripts/ into $T/docs
 #   lb_test_data TOKENIZER VAL_FRACTION    lowbit data over $T/docs into $T/d.h5 (+ $T/d.val.h5)
 #   lb_gpu_probe_or_skip MODEL             exit 77 unless MODEL evaluates on --device cuda
@@ -41,6 +42,17 @@ lb_test_model() {
     shift 2
     "$LOWBIT" init --config "$config" --tokenizer "$LB_TEST_TOKENIZER" --out "$out" "$@" > /dev/null ||
         fail "init $config"
+}
+
+# lb_test_cfg256 FILE: writes an HF config.json for a 2-layer Llama of
+# hidden 256 (so q4_k/q6_k super-blocks of 256 fit the rows), intermediate
+# 512, vocab 8192 (code-8k), 4 heads, 2 kv heads, untied.
+lb_test_cfg256() {
+    cat > "$1" << 'JSON'
+{"model_type": "llama", "vocab_size": 8192, "hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 2,
+ "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 256, "rms_norm_eps": 1e-5,
+ "rope_theta": 10000.0, "tie_word_embeddings": false}
+JSON
 }
 
 # lb_test_corpus COUNT PURPOSE: copies the first COUNT Python files of

@@ -22,11 +22,7 @@ same_ppl() { # same_ppl A B LABEL: |A - B| <= 1e-4 * |A|
 }
 
 # hidden 256 so that q4_k's super-blocks of 256 fit the rows
-cat > "$T/cfg.json" << 'EOF'
-{"model_type": "llama", "vocab_size": 8192, "hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 2,
- "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 256, "rms_norm_eps": 1e-5,
- "rope_theta": 10000.0, "tie_word_embeddings": false}
-EOF
+lb_test_cfg256 "$T/cfg.json"
 lb_test_model "$T/cfg.json" "$T/m" --seed 3
 lb_test_corpus 8 "use as data"
 lb_test_data "$T/m" 0.3

@@ -18,11 +18,7 @@ WRITER="$(dirname "$LOWBIT")/test_gguf"
 "$WRITER" --write "$T" || fail "test_gguf --write"
 "$LB_PY" "$CHECK" types "$T/types.gguf" "$T/expected.gguf" || fail "types"
 
-cat > "$T/cfg.json" << 'JSON'
-{"model_type": "llama", "vocab_size": 8192, "hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 2,
- "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 256, "rms_norm_eps": 1e-5,
- "rope_theta": 10000.0, "tie_word_embeddings": false}
-JSON
+lb_test_cfg256 "$T/cfg.json"
 lb_test_model "$T/cfg.json" "$T/m" --seed 4
 for q in q4_0 q4_1 q5_0 q5_1 q8_0; do
     "$LOWBIT" ptq --method rtn --wq "$q" --model "$T/m" --out "$T/rtn_$q" > /dev/null || fail "ptq $q"

@@ -12,11 +12,7 @@
 set -u
 . "$LB_SRC/tests/lib.sh"
 lb_test_dir gpu_gguf
-cat > "$T/cfg.json" << 'JSON'
-{"model_type": "llama", "vocab_size": 8192, "hidden_size": 256, "intermediate_size": 512, "num_hidden_layers": 2,
- "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 256, "rms_norm_eps": 1e-5,
- "rope_theta": 10000.0, "tie_word_embeddings": false}
-JSON
+lb_test_cfg256 "$T/cfg.json"
 lb_test_model "$T/cfg.json" "$T/m"
 lb_test_model gpt2-tiny "$T/g"
 lb_test_corpus 8 "evaluate on"
