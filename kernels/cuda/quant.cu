@@ -1,8 +1,10 @@
 /* quant.cu — fake quantization on the GPU: the fused weight forward (group
  * statistics, scale/zero, codes and bf16 w^ in one pass over the fp32
- * master weight), its fused backward (masked straight-through into the f32
- * weight grad plus the LSQ/LSQ+ scale/zero sums per group). The int8
- * activation quantizers and the plain STE pass are in quant_act.cu.
+ * master weight) and its launch. The per-tensor statistics and the mse
+ * search are in quant_stats.cu, the fused backward (masked
+ * straight-through into the f32 weight grad plus the LSQ/LSQ+ scale/zero
+ * sums per group) in quant_bwd.cu; the int8 activation quantizers and the
+ * plain STE pass are in quant_act.cu.
  *
  * Bit-exact with the CPU specification (quant/grid.h, kernels/cpu/quant.c):
  *   - every a*b+c of the formulas is __fmul_rn/__fadd_rn, so nvcc cannot
@@ -26,41 +28,15 @@
  */
 #include <float.h>
 #include <math.h>
-#include <math_constants.h>
 #include <string.h>
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/kernels.h"
+#include "kernels/cuda/quant_stats.cuh"
 #include "kernels/cuda/quant_team.cuh"
-
-#define F16_MIN_SUB 5.9604644775390625e-08f   /* 2^-24 */
-#define F16_MAX 65504.0f
-#define MSE_STEPS 81
-#define MAXC 8                                /* register chunks per lane */
+#include "kernels/cuda/quant_weight.cuh"
 
 /* ---- scalar formulas (kernels/cpu/quant.c, line for line) ------------------- */
-
-__device__ __forceinline__ float round_scale(float s, bool f16)
-{
-    if (f16) s = __half2float(__float2half_rn(s));
-    float lo = f16 ? F16_MIN_SUB : __int_as_float(1), hi = f16 ? F16_MAX : FLT_MAX;
-    if (!(s >= lo)) s = lo;
-    return s > hi ? hi : s;
-}
-
-__device__ __forceinline__ void int_from_range(int bits, bool sym, bool f16, float lo, float hi,
-                                               float *s, float *z)
-{
-    float maxq = (float)((1 << bits) - 1);
-    if (sym) {
-        float a = fmaxf(-lo, hi);
-        *s = round_scale(__fdiv_rn(__fadd_rn(a, a), maxq), f16);
-        *z = (float)(1 << (bits - 1));
-    } else {
-        *s = round_scale(__fdiv_rn(__fsub_rn(hi, lo), maxq), f16);
-        *z = __fadd_rn(clampf(rintf(__fdiv_rn(-lo, *s)), 0.0f, maxq), 0.0f);   /* never -0 */
-    }
-}
 
 /* The value-grid tables of kernels/cpu/quant.c (lut), made on the host. */
 typedef struct qlut {
@@ -486,138 +462,7 @@ __global__ void __launch_bounds__(QTHREADS) fq_int_minmax_kernel(const fq_args a
     }
 }
 
-/* ---- per-tensor statistics and the mse search ----------------------------- */
-
-/* range_partial_kernel: per block lo (<= 0), hi (>= 0) and absmax of x. */
-__global__ void range_partial_kernel(const float *x, int64_t n, float *part)
-{
-    __shared__ float sh[3][32];
-    float lo = 0.0f, hi = 0.0f, am = 0.0f;
-    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
-         i += (int64_t)gridDim.x * blockDim.x) {
-        float v = x[i];
-        lo = v < lo ? v : lo;
-        hi = v > hi ? v : hi;
-        am = fmaxf(am, fabsf(v));
-    }
-    lo = team_min(lo, 32);
-    hi = team_max(hi, 32);
-    am = team_max(am, 32);
-    int lane = threadIdx.x & 31, wid = threadIdx.x >> 5;
-    if (lane == 0) sh[0][wid] = lo, sh[1][wid] = hi, sh[2][wid] = am;
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        for (int k = 1; k < (int)(blockDim.x >> 5); k++) {
-            lo = sh[0][k] < lo ? sh[0][k] : lo;
-            hi = sh[1][k] > hi ? sh[1][k] : hi;
-            am = fmaxf(am, sh[2][k]);
-        }
-        part[3 * blockIdx.x] = lo;
-        part[3 * blockIdx.x + 1] = hi;
-        part[3 * blockIdx.x + 2] = am;
-    }
-}
-
-/* tensor_params_kernel: one thread: the per-tensor s, z from the partials
- * (int min-max, or absmax for the value grids; mse leaves the range in
- * s[0], z[0] as lo, hi for the search). */
-__global__ void tensor_params_kernel(const float *part, int nblocks, int grid, int bits, bool sym,
-                                     bool f16, bool range_only, float *s, float *z)
-{
-    float lo = 0.0f, hi = 0.0f, am = 0.0f;
-    for (int k = 0; k < nblocks; k++) {
-        lo = part[3 * k] < lo ? part[3 * k] : lo;
-        hi = part[3 * k + 1] > hi ? part[3 * k + 1] : hi;
-        am = fmaxf(am, part[3 * k + 2]);
-    }
-    if (grid == LB_CUDA_QGRID_INT) {
-        if (lo == 0.0f && hi == 0.0f) lo = -1.0f, hi = 1.0f;
-        if (range_only) {
-            s[0] = lo;
-            z[0] = hi;
-        } else {
-            int_from_range(bits, sym, f16, lo, hi, s, z);
-        }
-    } else {
-        float vmax = grid == LB_CUDA_QGRID_NF4 ? 1.0f : grid == LB_CUDA_QGRID_FP4 ? 6.0f : 448.0f;
-        s[0] = am == 0.0f ? 1.0f : round_scale(__fdiv_rn(am, vmax), f16);
-        z[0] = 0.0f;
-    }
-}
-
-/* mse_kernel: one warp per group of `len` elements (stride `len`; one
- * group of n for per-tensor, whose range comes in s[0], z[0]); lane l
- * tries candidates l, l+32, l+64 and sums each error serially in element
- * order in double (the CPU's order); the first smallest error wins. */
-__global__ void mse_kernel(const float *w, int64_t ngroups, int64_t len, int bits, bool sym,
-                           bool f16, bool tensor, float *s, float *z)
-{
-    const int lane = threadIdx.x & 31;
-    const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
-    const int64_t nwarps = ((int64_t)gridDim.x * blockDim.x) >> 5;
-    const float maxq = (float)((1 << bits) - 1);
-    for (int64_t gi = warp; gi < ngroups; gi += nwarps) {
-        const float *x = w + gi * len;
-        float lo = 0.0f, hi = 0.0f;
-        if (tensor) {
-            lo = s[0], hi = z[0];
-        } else {
-            for (int64_t j = lane; j < len; j += 32) {
-                lo = x[j] < lo ? x[j] : lo;
-                hi = x[j] > hi ? x[j] : hi;
-            }
-            lo = team_min(lo, 32);
-            hi = team_max(hi, 32);
-            if (lo == 0.0f && hi == 0.0f) lo = -1.0f, hi = 1.0f;
-        }
-        double best = CUDART_INF;
-        int bi = 1 << 30;
-        float bs = 0.0f, bz = 0.0f;
-        for (int i = lane; i < MSE_STEPS; i += 32) {
-            float p = (float)(1.0 - i / 100.0), cs, cz;
-            int_from_range(bits, sym, f16, __fmul_rn(p, lo), __fmul_rn(p, hi), &cs, &cz);
-            double err = 0.0;
-            for (int64_t j = 0; j < len; j++) {
-                float q = clampf(__fadd_rn(rintf(__fdiv_rn(x[j], cs)), cz), 0.0f, maxq);
-                float dd = __fsub_rn(__fmul_rn(cs, __fsub_rn(q, cz)), x[j]);
-                err = __dadd_rn(err, __dmul_rn((double)dd, (double)dd));
-            }
-            if (err < best) best = err, bi = i, bs = cs, bz = cz;
-        }
-        for (int o = 16; o > 0; o >>= 1) {
-            double ub = __shfl_xor_sync(0xffffffffu, best, o);
-            int ui = __shfl_xor_sync(0xffffffffu, bi, o);
-            float us = __shfl_xor_sync(0xffffffffu, bs, o), uz = __shfl_xor_sync(0xffffffffu, bz, o);
-            if (ub < best || (ub == best && ui < bi)) best = ub, bi = ui, bs = us, bz = uz;
-        }
-        if (lane == 0) {
-            s[tensor ? 0 : gi] = bs;
-            z[tensor ? 0 : gi] = bz;
-        }
-    }
-}
-
-/* ---- launch plan ------------------------------------------------------------ */
-
-typedef struct fq_plan {
-    int vec, team, nc;
-    bool reg;
-} fq_plan;
-
-/* plan_for: 4-wide loads when the group is a multiple of 4 and the
- * pointers allow it; team = the smallest power of two with team*vec >=
- * group, at most 32. */
-static fq_plan plan_for(int64_t group, bool aligned)
-{
-    fq_plan p;
-    p.vec = group % 4 == 0 && aligned ? 4 : 1;
-    int64_t per = group / p.vec;
-    p.team = 1;
-    while (p.team < 32 && p.team < per) p.team <<= 1;
-    p.nc = (int)((per + p.team - 1) / p.team);
-    p.reg = p.nc <= MAXC;
-    return p;
-}
+/* ---- launch (the plan: quant_weight.cuh) ------------------------------- */
 
 template <int GRID, int PM>
 static void launch_fwd_grid(lb_ctx *ctx, const fq_args &a0, bool aligned)
@@ -682,13 +527,6 @@ static void launch_ggml(lb_ctx *ctx, lb_cuda_qgrid grid, const fq_args &a, bool 
 static bool is_value_grid(lb_cuda_qgrid g)
 {
     return g == LB_CUDA_QGRID_NF4 || g == LB_CUDA_QGRID_FP4 || g == LB_CUDA_QGRID_FP8;
-}
-
-/* tensor_pass_group: the group length a per-tensor pass walks (any split
- * gives the same numbers; 128 keeps the 4-wide register path). */
-static int64_t tensor_pass_group(const lb_cuda_qweight *Q)
-{
-    return Q->cols % 128 == 0 ? 128 : Q->cols;
 }
 
 void lb_cuda_fake_quant_weight_fwd(lb_ctx *ctx, const lb_cuda_qweight *Q, const float *w,
@@ -765,157 +603,5 @@ void lb_cuda_fake_quant_weight_fwd_mask(lb_ctx *ctx, const lb_cuda_qweight *Q, c
     case LB_CUDA_QMODE_LSQ: launch_fwd<PM_LEARNED>(ctx, Q->grid, a, aligned); break;
     case LB_CUDA_QMODE_LSQP: launch_fwd<PM_LEARNEDP>(ctx, Q->grid, a, aligned); break;
     default: launch_fwd<PM_COMPUTE>(ctx, Q->grid, a, aligned); break;
-    }
-}
-
-/* ---- the fused weight backward -------------------------------------------- */
-
-typedef struct fqb_args {
-    const float *w, *s, *z;
-    const void *dout;
-    float *dw, *ds, *dz;
-    double *part_s, *part_z;  /* per-tensor: one partial per group of the pass */
-    bool dw_overwrite;        /* dw is written, not read (marked zero) */
-    int64_t ngroups, group;
-    int team, nc;
-    float maxq, g;
-    bool tensor;
-} fqb_args;
-
-template <typename TD, int VEC>
-__global__ void __launch_bounds__(QTHREADS) fq_weight_bwd_kernel(const fqb_args a)
-{
-    const int lane = threadIdx.x & 31, team = a.team, tl = lane & (team - 1), tiw = lane / team;
-    const int tpw = 32 / team;
-    const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
-    const int64_t nwarps = ((int64_t)gridDim.x * blockDim.x) >> 5;
-    const TD *dout = (const TD *)a.dout;
-    for (int64_t g0 = warp * tpw; g0 < a.ngroups; g0 += nwarps * tpw) {
-        const int64_t gi = g0 + tiw;
-        const bool active = gi < a.ngroups;
-        const int64_t k = a.tensor ? 0 : gi;
-        const float sk = active ? a.s[k] : 1.0f, zk = active ? a.z[k] : 0.0f;
-        double sa = 0.0, sb = 0.0;
-        for (int c = 0; c < a.nc; c++) {
-            int64_t off = ((int64_t)c * team + tl) * VEC;
-            if (!active || off >= a.group) continue;
-            int64_t i = gi * a.group + off;
-            float x[VEC], go[VEC], acc[VEC] = {};
-            if (VEC == 4) {
-                float4 f = *reinterpret_cast<const float4 *>(a.w + i);
-                x[0] = f.x, x[1] = f.y, x[2] = f.z, x[3] = f.w;
-            } else {
-                x[0] = a.w[i];
-            }
-#pragma unroll
-            for (int e = 0; e < VEC; e++) go[e] = lb_ld(dout + i + e);
-            if (a.dw && !a.dw_overwrite) {   /* else acc stays 0: the bits of adding to 0 */
-                if (VEC == 4) {
-                    float4 f = *reinterpret_cast<const float4 *>(a.dw + i);
-                    acc[0] = f.x, acc[1] = f.y, acc[2] = f.z, acc[3] = f.w;
-                } else {
-                    acc[0] = a.dw[i];
-                }
-            }
-#pragma unroll
-            for (int e = 0; e < VEC; e++) {
-                float v = __fdiv_rn(x[e], sk), r = __fadd_rn(rintf(v), zk);
-                bool inside = r >= 0.0f && r <= a.maxq;
-                float q = clampf(r, 0.0f, a.maxq);
-                if (inside) acc[e] = __fadd_rn(acc[e], go[e]);
-                float t = __fsub_rn(__fsub_rn(q, zk), inside ? v : 0.0f);
-                sa = __dadd_rn(sa, __dmul_rn((double)go[e], (double)t));
-                if (!inside) sb = __dsub_rn(sb, __dmul_rn((double)go[e], (double)sk));
-            }
-            if (a.dw) {
-                if (VEC == 4) *reinterpret_cast<float4 *>(a.dw + i) = make_float4(acc[0], acc[1], acc[2], acc[3]);
-                else a.dw[i] = acc[0];
-            }
-        }
-        if (!a.ds && !a.dz) continue;
-        sa = team_sum(sa, team);
-        sb = team_sum(sb, team);
-        if (active && tl == 0) {
-            if (a.tensor) {
-                a.part_s[gi] = sa;
-                a.part_z[gi] = sb;
-            } else {
-                if (a.ds) a.ds[gi] = __fadd_rn(a.ds[gi], (float)__dmul_rn((double)a.g, sa));
-                if (a.dz) a.dz[gi] = __fadd_rn(a.dz[gi], (float)__dmul_rn((double)a.g, sb));
-            }
-        }
-    }
-}
-
-/* sum_partials_kernel: one block: ds[0] += g * sum(part_s), dz likewise,
- * the partials summed per thread in a strided order and then by one
- * thread in thread order (fixed). */
-__global__ void sum_partials_kernel(const double *ps_, const double *pz_, int64_t n, float g,
-                                    float *ds, float *dz)
-{
-    __shared__ double sh[2][QTHREADS];
-    double a = 0.0, b = 0.0;
-    for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
-        a = __dadd_rn(a, ps_[i]);
-        b = __dadd_rn(b, pz_[i]);
-    }
-    sh[0][threadIdx.x] = a;
-    sh[1][threadIdx.x] = b;
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        a = 0.0, b = 0.0;
-        for (int k = 0; k < (int)blockDim.x; k++) {
-            a = __dadd_rn(a, sh[0][k]);
-            b = __dadd_rn(b, sh[1][k]);
-        }
-        if (ds) ds[0] = __fadd_rn(ds[0], (float)__dmul_rn((double)g, a));
-        if (dz) dz[0] = __fadd_rn(dz[0], (float)__dmul_rn((double)g, b));
-    }
-}
-
-void lb_cuda_fake_quant_weight_bwd(lb_ctx *ctx, const lb_cuda_qweight *Q, const float *w,
-                                   const float *s, const float *z, const void *dout,
-                                   lb_dtype tdout, float g, float *dw, bool dw_overwrite, float *ds,
-                                   float *dz)
-{
-    int64_t n = Q->rows * Q->cols;
-    if (n <= 0) return;
-    if (Q->grid != LB_CUDA_QGRID_INT) {   /* no mask: dw = 0 + dout (a rare grid: cleared first) */
-        if (dw && dw_overwrite) lb_cuda_memset_zero(ctx, dw, (size_t)n * sizeof(float));
-        if (dw) lb_cuda_fake_quant_ste_bwd(ctx, dout, dw, n, tdout, LB_F32);
-        return;
-    }
-    if (!dw && !ds && !dz) return;
-    fqb_args a;
-    memset(&a, 0, sizeof a);
-    a.w = w, a.s = s, a.z = z, a.dout = dout, a.dw = dw, a.ds = ds, a.dz = dz;
-    a.dw_overwrite = dw_overwrite;
-    a.maxq = (float)((1 << Q->bits) - 1);
-    a.g = g;
-    a.tensor = Q->tensor;
-    a.group = Q->tensor ? tensor_pass_group(Q) : Q->group;
-    a.ngroups = n / a.group;
-    size_t dsz = lb_dtype_size(tdout);
-    bool aligned = lb_aligned16(w) && lb_aligned16(dw) && ((uintptr_t)dout & (4 * dsz - 1)) == 0;
-    fq_plan p = plan_for(a.group, aligned);
-    a.team = p.team;
-    a.nc = p.nc;
-    bool partials = Q->tensor && (ds || dz);
-    if (partials) {
-        a.part_s = (double *)lb_cuda_tmp_alloc(ctx, (size_t)a.ngroups * sizeof(double));
-        a.part_z = (double *)lb_cuda_tmp_alloc(ctx, (size_t)a.ngroups * sizeof(double));
-    }
-    int64_t warps = (a.ngroups + (32 / p.team) - 1) / (32 / p.team);
-    unsigned grid = lb_cuda_grid(ctx, warps * 32, QTHREADS);
-    cudaStream_t st = lb_cuda_stream(ctx);
-    LB_DISPATCH_FLOAT(tdout, TD,
-        if (p.vec == 4) fq_weight_bwd_kernel<TD, 4><<<grid, QTHREADS, 0, st>>>(a);
-        else fq_weight_bwd_kernel<TD, 1><<<grid, QTHREADS, 0, st>>>(a));
-    LB_CUDA_LAUNCH_CHECK(ctx);
-    if (partials) {
-        sum_partials_kernel<<<1, QTHREADS, 0, st>>>(a.part_s, a.part_z, a.ngroups, g, ds, dz);
-        LB_CUDA_LAUNCH_CHECK(ctx);
-        lb_cuda_tmp_free(ctx, a.part_s);
-        lb_cuda_tmp_free(ctx, a.part_z);
     }
 }

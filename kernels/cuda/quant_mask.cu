@@ -4,7 +4,7 @@
  * lb_grad_dst_alias). The mask itself is written by the forward
  * (quant.cu: lb_cuda_fake_quant_weight_fwd_mask).
  *
- * Not here: the forward and the full masked-STE backward (quant.cu).
+ * Not here: the forward (quant.cu) and the full masked-STE backward (quant_bwd.cu).
  */
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/kernels.h"

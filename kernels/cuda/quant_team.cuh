@@ -1,9 +1,16 @@
-/* quant_team.cuh — the clamp and warp "team" reductions shared by the fake-quant kernels
- * (quant.cu: weights; quant_act.cu: activations and the STE pass): xor
- * shuffles inside aligned groups of `team` lanes of one warp, combined in a
- * fixed order (deterministic; sums in double with __dadd_rn). */
+/* quant_team.cuh — the device helpers shared by the fake-quant kernels
+ * (quant.cu: weight forward; quant_bwd.cu: weight backward; quant_stats.cu:
+ * per-tensor statistics and the mse search; quant_act.cu: activations and
+ * the STE pass; quant_mask.cu): the clamp, the scale rounding and the int
+ * grid's scale/zero of kernels/cpu/quant.c, and xor shuffles inside
+ * aligned groups of `team` lanes of one warp, combined in a fixed order
+ * (deterministic; sums in double with __dadd_rn).
+ *
+ * Not here: kernels, host launch code, the value-grid tables (quant.cu). */
 #ifndef LB_CUDA_QUANT_TEAM_CUH
 #define LB_CUDA_QUANT_TEAM_CUH
+
+#include <float.h>
 
 #define QTHREADS 256   /* threads per fake-quant block */
 
@@ -13,7 +20,32 @@ __device__ __forceinline__ float clampf(float v, float lo, float hi)
     return fminf(fmaxf(v, lo), hi);   /* NaN -> lo */
 }
 
+#define F16_MIN_SUB 5.9604644775390625e-08f   /* 2^-24 */
+#define F16_MAX 65504.0f
 
+/* ---- scalar formulas (kernels/cpu/quant.c, line for line) ------------------- */
+
+__device__ __forceinline__ float round_scale(float s, bool f16)
+{
+    if (f16) s = __half2float(__float2half_rn(s));
+    float lo = f16 ? F16_MIN_SUB : __int_as_float(1), hi = f16 ? F16_MAX : FLT_MAX;
+    if (!(s >= lo)) s = lo;
+    return s > hi ? hi : s;
+}
+
+__device__ __forceinline__ void int_from_range(int bits, bool sym, bool f16, float lo, float hi,
+                                               float *s, float *z)
+{
+    float maxq = (float)((1 << bits) - 1);
+    if (sym) {
+        float a = fmaxf(-lo, hi);
+        *s = round_scale(__fdiv_rn(__fadd_rn(a, a), maxq), f16);
+        *z = (float)(1 << (bits - 1));
+    } else {
+        *s = round_scale(__fdiv_rn(__fsub_rn(hi, lo), maxq), f16);
+        *z = __fadd_rn(clampf(rintf(__fdiv_rn(-lo, *s)), 0.0f, maxq), 0.0f);   /* never -0 */
+    }
+}
 
 __device__ __forceinline__ float team_min(float v, int team)
 {
