@@ -10,11 +10,12 @@
 #        RECOMPUTE (1: a row for the bf16 step with --recompute blocks)
 #
 # Prints a table: implementation, step ms, tokens/s, MFU, peak GiB, ratio of
-# tokens/s to torch.compile's. MFU is PaLM's (6N + 12·L·C·T)·tokens over 989
+# tokens/s to torch.compile's running the same step (bf16; for the wq rows,
+# the same fake-quant). MFU is PaLM's (6N + 12·L·C·T)·tokens over 989
 # TFLOP/s (see train/cli/cmd_bench.c). If lowbit's step cannot run (an op
 # family without a CUDA kernel yet aborts the step), its row says why and
 # the PyTorch rows are still measured. With WQ set, lowbit runs twice (the
-# bf16 step, then `--wq $WQ`) and PyTorch runs its QAT step (every block
+# bf16 step, then `--wq $WQ`) and PyTorch runs both: its bf16 step and its QAT step (every block
 # nn.Linear through a min-max fake-quant with STE, torch_train_step.py
 # --wq); the table adds the QAT step's overhead over lowbit's bf16 step and
 # the ratio against torch.compile running the same fake-quant. A
@@ -67,10 +68,20 @@ lowbit_row lowbit
 [ "${RECOMPUTE:-0}" = 1 ] && lowbit_row "lowbit recompute" --recompute blocks
 
 # PyTorch
-PYTHONUNBUFFERED=1 timeout "${TORCH_TIMEOUT:-420}" "$PY" "$HERE/torch_train_step.py" --config "$CONFIG" --batch "$BATCH" --ctx "$CTX" \
-    --steps "$STEPS" --warmup "$WARMUP" --modes "$MODES" ${WQ:+--wq "$WQ"} >"$LOG/torch.jsonl" 2>"$LOG/torch.err"
-rc=$?
-[ $rc -ne 0 ] && echo "{\"impl\": \"torch\", \"error\": \"exit $rc (see $LOG/torch.err)\"}" >>"$LOG/torch.jsonl"
+# torch_run TAG [--wq SPEC]: the PyTorch peer (every mode of $MODES) appended to torch.jsonl
+torch_run() {
+    local tag=$1
+    shift
+    PYTHONUNBUFFERED=1 timeout "${TORCH_TIMEOUT:-420}" "$PY" "$HERE/torch_train_step.py" --config "$CONFIG" \
+        --batch "$BATCH" --ctx "$CTX" --steps "$STEPS" --warmup "$WARMUP" --modes "$MODES" "$@" \
+        >>"$LOG/torch.jsonl" 2>>"$LOG/torch.err"
+    local rc=$?
+    [ $rc -ne 0 ] && echo "{\"impl\": \"torch$tag\", \"error\": \"exit $rc (see $LOG/torch.err)\"}" >>"$LOG/torch.jsonl"
+}
+: >"$LOG/torch.jsonl"
+: >"$LOG/torch.err"
+torch_run ""                           # the bf16 step: the peer of lowbit's bf16 rows
+[ -n "${WQ:-}" ] && torch_run " wq" --wq "$WQ"   # the same fake-quant: the peer of "lowbit wq"
 
 {
     cat "$LOG/lowbit.json"
@@ -81,12 +92,15 @@ rc=$?
 "$PY" - "$LOG/rows.jsonl" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-ref = next((r for r in rows if r.get("impl", "").startswith("torch compile") and "error" not in r), None)
+def compile_ref(r):   # the torch.compile row running the same step (bf16, or the same fake-quant)
+    want = "torch compile wq" if r.get("impl", "").endswith(" wq") else "torch compile"
+    return next((c for c in rows if c.get("impl") == want and "error" not in c), None)
 print("%-17s %10s %12s %7s %9s %14s" % ("implementation", "step ms", "tokens/s", "MFU", "peak GiB", "vs compile"))
 for r in rows:
     if "error" in r:
         print("%-17s  not measured: %s" % (r["impl"], r["error"]))
         continue
+    ref = compile_ref(r)
     ratio = "%.2fx" % (r["tokens_per_s"] / ref["tokens_per_s"]) if ref else "-"
     peak = r.get("peak_alloc_gib")
     print("%-17s %10.1f %12.0f %6.1f%% %9s %14s" % (r["impl"], r["step_ms"], r["tokens_per_s"], 100 * r["mfu"],
