@@ -3,10 +3,15 @@
  *
  * The lookup and the scatter-add of the grad are in kernels/cpu/embedding.c
  * and kernels/cuda/embedding.cu. Grad flows to the table only. On CUDA the
- * table is the f32 parameter on the GPU and the output a bf16 activation;
- * ids may be on the CPU (checked there, then uploaded: no wait) or on the
- * GPU (copied back for the check: one wait for the device). Not here: tied
- * output heads (layers/).
+ * table is the f32 parameter on the GPU, or a bf16 table standing for one
+ * (the fake-quant w^ of a quantized token embedding, flagged
+ * LB_TENSOR_GRAD_F32: the lookup copies its bf16 values, and the scatter
+ * writes its grad in f32 as for the parameter, in the same order, for the
+ * fake-quant backward to read); the output is a bf16 activation. The grad
+ * is always accumulated (lb_grad_of, never an overwrite or an alias), so a
+ * tied head's dW written before or after it adds up. Ids may be on the CPU
+ * (checked there, then uploaded: no wait) or on the GPU (copied back for the
+ * check: one wait for the device). Not here: tied output heads (layers/).
  */
 #include "autograd/ops.h"
 #include "autograd/ops_common.h"
@@ -22,7 +27,8 @@ static void embedding_backward(lb_ctx *ctx, lb_node *node)
     lb_tensor *table = node->in[0], *out = node->out;
     const emb_saved *sv = node->saved;
     int64_t n = lb_op_rows(out), C = table->shape[1];
-    /* accumulates even into a grad marked zero (lb_grad_of takes the mark,
+    /* f32 also for a bf16 table (LB_TENSOR_GRAD_F32, checked by the op);
+     * accumulates even into a grad marked zero (lb_grad_of takes the mark,
      * so a tied head's dW written after this adds): only the looked-up rows
      * are written, the others keep the zeros zero_grad left */
     float *dtable = lb_op_grad_data(ctx, table);
@@ -36,8 +42,13 @@ lb_tensor *lb_embedding(lb_ctx *ctx, lb_tensor *table, lb_tensor *ids)
 {
     LB_CHECKF(table != NULL && ids != NULL, "lb_embedding: table or ids is NULL");
     lb_op_check_on("lb_embedding", "table", table, table->device);
-    LB_CHECKF(table->dtype == LB_F32, "lb_embedding: table %s is %s, expected f32",
-              LB_SHAPE_STR(table), lb_dtype_name(table->dtype));
+    bool bf16_ok = table->device == LB_CUDA && table->dtype == LB_BF16;   /* a w^ on CUDA */
+    LB_CHECKF(table->dtype == LB_F32 || bf16_ok, "lb_embedding: table %s is %s on %s, expected f32 "
+              "(or bf16 on cuda)", LB_SHAPE_STR(table), lb_dtype_name(table->dtype),
+              lb_device_name(table->device));
+    LB_CHECKF(!bf16_ok || !table->requires_grad || (table->flags & LB_TENSOR_GRAD_F32),
+              "lb_embedding: the bf16 table %s requires grad but its grad is not f32 (expected a "
+              "fake-quant w^, flagged LB_TENSOR_GRAD_F32)", LB_SHAPE_STR(table));
     LB_CHECKF(ids->dtype == LB_I32 && (ids->device == LB_CPU || ids->device == table->device),
               "lb_embedding: ids %s are %s on %s, expected i32 on the cpu or the table's device",
               LB_SHAPE_STR(ids), lb_dtype_name(ids->dtype), lb_device_name(ids->device));
@@ -66,7 +77,7 @@ lb_tensor *lb_embedding(lb_ctx *ctx, lb_tensor *table, lb_tensor *ids)
             lb_cuda_memcpy_h2d(ctx, d, ids->data, ibytes);
             kid = d;
         }
-        lb_cuda_embedding_fwd(ctx, table->data, kid, out->data, n, C, out->dtype);
+        lb_cuda_embedding_fwd(ctx, table->data, table->dtype, kid, out->data, n, C, out->dtype);
     } else {
         lb_cpu_embedding_fwd(table->data, kid, out->data, n, C);
     }

@@ -324,8 +324,17 @@ lb_tensor *lb_model_embed(lb_ctx *ctx, const lb_model *m, lb_tensor *ids)
         lb_tensor *rows = m->packed_ops->gather(ctx, m->emb_packed, ids, packed_dtype(m->device));
         return lb_reshape(ctx, rows, LB_SHAPE(B, T, m->cfg.hidden_size)); /* (B, T, C) */
     }
-    lb_tensor *table = m->emb_quant ? lb_fake_quant_weight(ctx, m->tok_emb, m->emb_quant) : m->tok_emb;
-    return lb_embedding(ctx, table, ids); /* (B, T, C) */
+    lb_tensor *w = m->tok_emb;
+    lb_tensor *table = m->emb_quant ? lb_fake_quant_weight(ctx, w, m->emb_quant) : w;
+    lb_tensor *x = lb_embedding(ctx, table, ids); /* (B, T, C) */
+    /* CUDA, a quantized table tied to an unquantized head: the fake-quant
+     * wrote w^ into w's lowp (its bf16 copy), which the head's GEMM reads as
+     * bf16(w). The lookup has read w^ (its backward and the fake-quant's read
+     * no table values), so bf16(w) goes back in, in stream order. */
+    if (m->emb_quant && w == m->lm_head && m->head_quant != m->emb_quant && w->lowp &&
+        table->data == w->lowp->data)
+        lb_param_refresh_lowp(ctx, w);
+    return x;
 }
 
 void lb_model_run_blocks(lb_ctx *ctx, const lb_model *m, lb_checkpoint_fn fn, lb_tensor **io, int n,

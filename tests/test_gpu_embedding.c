@@ -8,6 +8,12 @@
  * order of the CPU kernel, so the grads are bit-identical to the CPU's,
  * and to a second GPU run.
  *
+ * The same cases with a bf16 CUDA table flagged LB_TENSOR_GRAD_F32 (what a
+ * fake-quant w^ of the token embedding is) against the CPU's f32 table of
+ * the same values: the output must still be bit-identical, and the grad
+ * must be f32 and bit-identical to the CPU's (the same scatter, the same
+ * order; a grad taken in bf16 would round and fail).
+ *
  * With LOWBIT_BENCH=1 it also times the deterministic backward against the
  * atomicAdd one at (n 16384 tokens, V 32000, C 4096): median of 20 runs,
  * each between device synchronizations. Seen on an H100: 405 us
@@ -29,7 +35,7 @@ static int32_t *rand_ids(int64_t n, int64_t V, uint64_t seed)
 }
 
 static void check_embedding(int64_t B, int64_t T, int64_t V, int64_t C, bool ids_on_gpu,
-                            uint64_t seed)
+                            bool bf16_table, uint64_t seed)
 {
     char what[128];
     int64_t n = B * T;
@@ -41,7 +47,13 @@ static void check_embedding(int64_t B, int64_t T, int64_t V, int64_t C, bool ids
     gx_ctx(&g, LB_CUDA);
     gx_poison(&g);
     lb_tensor *tc = gx_param(&c, LB_CPU, tab, LB_SHAPE(V, C));
-    lb_tensor *tg = gx_param(&g, LB_CUDA, tab, LB_SHAPE(V, C));
+    lb_tensor *tg;   /* (V, C): the f32 parameter, or a bf16 step tensor standing for one */
+    if (bf16_table) {
+        tg = gx_tensor(&g, LB_CUDA, LB_BF16, tab, LB_SHAPE(V, C), true);
+        tg->flags |= LB_TENSOR_GRAD_F32;
+    } else {
+        tg = gx_param(&g, LB_CUDA, tab, LB_SHAPE(V, C));
+    }
     lb_tensor *yc = lb_embedding(&c, tc, gx_ids(&c, LB_CPU, id, LB_SHAPE(B, T)));
     lb_tensor *yg = lb_embedding(&g, tg, gx_ids(&g, ids_on_gpu ? LB_CUDA : LB_CPU, id, LB_SHAPE(B, T)));
     LB_EXPECTF(yg->dtype == LB_BF16 && yg->device == LB_CUDA, "embedding: output not bf16 on cuda");
@@ -49,14 +61,17 @@ static void check_embedding(int64_t B, int64_t T, int64_t V, int64_t C, bool ids
     gx_preseed(&g, tg, sd);
     gx_backward(&c, yc, dy);
     gx_backward(&g, yg, dy);
+    const char *how = bf16_table ? (ids_on_gpu ? " bf16 table, ids on gpu" : " bf16 table")
+                                 : (ids_on_gpu ? " ids on gpu" : "");
     snprintf(what, sizeof what, "embedding B %lld T %lld V %lld C %lld%s: out", (long long)B,
-             (long long)T, (long long)V, (long long)C, ids_on_gpu ? " ids on gpu" : "");
+             (long long)T, (long long)V, (long long)C, how);
     gx_expect_exact(&g, yg, &c, yc, what);
     snprintf(what, sizeof what, "embedding B %lld T %lld V %lld C %lld%s: dtable", (long long)B,
-             (long long)T, (long long)V, (long long)C, ids_on_gpu ? " ids on gpu" : "");
-    gx_expect_exact(&g, tg->grad, &c, tc->grad, what);
+             (long long)T, (long long)V, (long long)C, how);
+    LB_EXPECTF(tg->grad && tg->grad->dtype == LB_F32, "%s: the table's grad is not f32", what);
+    if (tg->grad && tg->grad->dtype == LB_F32) gx_expect_exact(&g, tg->grad, &c, tc->grad, what);
     lb_tensor_free(tc);
-    lb_tensor_free(tg);
+    if (!bf16_table) lb_tensor_free(tg);   /* the bf16 one is a step tensor */
     lb_ctx_free(&c);
     lb_ctx_free(&g);
     free(tab);
@@ -68,11 +83,13 @@ static void check_embedding(int64_t B, int64_t T, int64_t V, int64_t C, bool ids
 static void test_embedding(void)
 {
     if (!gx_have_gpu()) return;
-    check_embedding(2, 33, 5, 384, false, 1);      /* every id repeated ~13 times */
-    check_embedding(3, 100, 1000, 2048, true, 2);
-    check_embedding(1, 300, 50, 4099, false, 3);
-    check_embedding(1, 1, 7, 4099, true, 4);
-    check_embedding(4, 257, 32000, 130, false, 5); /* tiles of 128 ids with a partial last one */
+    for (int b = 0; b < 2; b++) {   /* the f32 parameter, then a bf16 w^ (GRAD_F32) */
+        check_embedding(2, 33, 5, 384, false, b, 1);      /* every id repeated ~13 times */
+        check_embedding(3, 100, 1000, 2048, true, b, 2);
+        check_embedding(1, 300, 50, 4099, false, b, 3);
+        check_embedding(1, 1, 7, 4099, true, b, 4);
+        check_embedding(4, 257, 32000, 130, false, b, 5); /* tiles of 128 ids with a partial last one */
+    }
 }
 
 typedef struct emb_bench {

@@ -37,6 +37,19 @@
  * same way: COS_MIN = 0.9 leaves room for the few groups whose grad is
  * near zero; a sign error or a missing grad gives ~0 or negative.
  *
+ * Quantized token embeddings (test_emb, --quantize-embeddings): the same
+ * steps with the token table fake-quantized too, on CUDA a bf16 w^ that
+ * lb_embedding reads and whose f32 grad its scatter writes: an untied Llama
+ * (the table's grad comes from the embedding alone, through the fake-quant
+ * backward that overwrites the marked, NaN-poisoned master grad), a tied one
+ * with the head quantized by the same quantizer (the head's dW GEMM writes
+ * the grad first, through the alias when it is marked zero, the embedding's
+ * part adds after it) and a tied one with a plain head (its GEMM must read
+ * bf16(w), not the w^ the embedding's fake-quant wrote into the shared bf16
+ * copy, checked exactly: check_head_copy). The checks above apply, plus
+ * step 1's grad of the token table within GRAD_TOL: its rows are f32 sums
+ * of bf16 dx rows, as a weight grad's are sums of bf16 products.
+ *
  * The in-place backward (test_alias; ops_quant.c, lb_grad_dst_alias): one
  * y = x @ w^T on each device, w's grad NaN-filled and marked zero, the same
  * bf16-rounded x and dy on both sides, two micro-batches (the second
@@ -71,6 +84,10 @@
 #define COS_MIN 0.9
 #define STEPS 6
 #define MICRO 2   /* micro-batches per step: the second accumulates */
+
+/* the token embedding in check_qat: not quantized, untied, tied with the
+ * head quantized, tied with a plain head */
+typedef enum emb_mode { EMB_PLAIN, EMB_UNTIED, EMB_TIED_HEAD, EMB_TIED_PLAIN_HEAD } emb_mode;
 
 static lb_model_config tiny(void)
 {
@@ -128,9 +145,10 @@ typedef struct side {
     int nq;
 } side;
 
-static void side_init(side *S, lb_device dev, const char *wq)
+static void side_init(side *S, lb_device dev, const char *wq, emb_mode emb)
 {
     lb_model_config c = tiny();
+    c.tie_embeddings = emb != EMB_UNTIED;
     lb_status st = lb_ctx_init(&S->ctx, dev);
     LB_CHECK(!lb_failed(&st));
     st = lb_model_init_random(&S->m, &c, 11);
@@ -141,8 +159,12 @@ static void side_init(side *S, lb_device dev, const char *wq)
             float *x = lb_tensor_f32(S->m.params[i]);
             for (int64_t j = 0; j < lb_tensor_numel(S->m.params[i]); j++) x[j] *= 4.0f;
         }
-    st = lb_run_quant_attach(NULL, &S->m, wq, NULL, NULL, false);
+    st = lb_run_quant_attach(NULL, &S->m, wq, NULL, NULL, emb != EMB_PLAIN);
     LB_CHECK(!lb_failed(&st));
+    if (emb == EMB_TIED_HEAD) {
+        st = lb_run_quant_attach_head(NULL, &S->m, wq);
+        LB_CHECK(!lb_failed(&st));
+    }
     if (dev == LB_CUDA) {
         st = lb_model_to(&S->ctx, &S->m, LB_CUDA);
         LB_CHECK(!lb_failed(&st));
@@ -190,16 +212,41 @@ static void poison_marked(side *S)
     for (int i = 0; i < m->n_params; i++) {
         lb_tensor *t = m->params[i];
         LB_EXPECTF(t->grad && (t->grad->flags & LB_TENSOR_GRAD_ZEROS), "%s: zero_grad left no mark", t->name);
-        if (!t->grad || t == m->pos_emb || (t == m->tok_emb && t != m->lm_head)) continue;
+        if (!t->grad || t == m->pos_emb || (t == m->tok_emb && t != m->lm_head && !m->emb_quant)) continue;
         lb_cuda_fill(&S->ctx, t->grad->data, lb_tensor_numel(t->grad), NAN);
     }
+}
+
+/* check_head_copy: on CUDA, a quantized token table tied to a plain head:
+ * after the forward and backward, the bf16 copy the head's GEMM read must
+ * hold bf16(w) exactly, not the w^ the embedding's fake-quant wrote there
+ * (the loss alone would hardly see it: the int4 error of a table is small
+ * next to LOSS_TOL). */
+static void check_head_copy(side *S)
+{
+    const lb_model *m = &S->m;
+    lb_tensor *w = m->tok_emb;
+    if (S->ctx.device != LB_CUDA || !m->emb_quant || w != m->lm_head || m->head_quant == m->emb_quant) return;
+    LB_EXPECTF(w->lowp != NULL, "tied table %s has no bf16 copy on cuda", w->name);
+    if (!w->lowp) return;
+    int64_t n = lb_tensor_numel(w), bad = 0;
+    float *a = malloc((size_t)n * sizeof *a), *b = malloc((size_t)n * sizeof *b);
+    LB_CHECK(a && b);
+    lb_tensor_copy_to_host(&S->ctx, w, a);
+    lb_tensor_copy_to_host(&S->ctx, w->lowp, b);
+    for (int64_t i = 0; i < n; i++) bad += b[i] != lb_bf16_to_f32(lb_f32_to_bf16(a[i]));
+    LB_EXPECTF(bad == 0, "tied plain head: %lld of %lld elements of the head's bf16 copy are not bf16(w)",
+               (long long)bad, (long long)n);
+    free(a);
+    free(b);
 }
 
 /* step: one training step of MICRO micro-batches (batches `seed`, seed +
  * 100, ...; each loss / MICRO, grads accumulating) after zero_grad (and
  * poison_marked); returns the mean loss. *wgrad (when not NULL) gets a host
- * copy of the grad of block 0's up_proj weight after all micro-batches. */
-static float step(side *S, uint64_t seed, float **wgrad)
+ * copy of the grad of block 0's up_proj weight after all micro-batches,
+ * *egrad (when not NULL) one of the token table's. */
+static float step(side *S, uint64_t seed, float **wgrad, float **egrad)
 {
     lb_ctx *ctx = &S->ctx;
     const int64_t B = 2, T = 16, V = S->m.cfg.vocab_size;
@@ -224,11 +271,18 @@ static float step(side *S, uint64_t seed, float **wgrad)
         lb_backward(ctx, loss);
         if (mb + 1 < MICRO) lb_ctx_step_end(ctx);
     }
+    check_head_copy(S);
     if (wgrad) {
         lb_tensor *w = S->m.blocks[0].w_up;
         *wgrad = malloc((size_t)lb_tensor_numel(w) * sizeof(float));
         LB_CHECK(*wgrad != NULL);
         lb_tensor_copy_to_host(ctx, w->grad, *wgrad);
+    }
+    if (egrad) {
+        lb_tensor *w = S->m.tok_emb;
+        *egrad = malloc((size_t)lb_tensor_numel(w) * sizeof(float));
+        LB_CHECK(*egrad != NULL);
+        lb_tensor_copy_to_host(ctx, w->grad, *egrad);
     }
     lb_adamw_step(ctx, &S->ow, 1e-3f, 1.0f);
     if (S->nq) lb_adamw_step(ctx, &S->oq, 1e-2f, 1.0f);
@@ -236,13 +290,16 @@ static float step(side *S, uint64_t seed, float **wgrad)
     return lv;
 }
 
-static void check_qat(const char *wq)
+static void check_qat(const char *wq_spec, emb_mode emb)
 {
+    static const char *emb_name[] = {"", " (emb untied)", " (emb tied, head quantized)", " (emb tied, plain head)"};
+    char wq[96];
+    snprintf(wq, sizeof wq, "%s%s", wq_spec, emb_name[emb]);
     side C, G;
     memset(&C, 0, sizeof C);
     memset(&G, 0, sizeof G);
-    side_init(&C, LB_CPU, wq);
-    side_init(&G, LB_CUDA, wq);
+    side_init(&C, LB_CPU, wq_spec, emb);
+    side_init(&G, LB_CUDA, wq_spec, emb);
     LB_EXPECT(C.nq == G.nq);
     int64_t ns = scales_host(&C, NULL);
     float *s0 = ns ? malloc((size_t)ns * sizeof *s0) : NULL, *sc = NULL, *sg = NULL;
@@ -256,9 +313,10 @@ static void check_qat(const char *wq)
     }
     double worst = 0;
     for (int s = 0; s < STEPS; s++) {
-        float *gc = NULL, *gg = NULL;
-        float lc = step(&C, (uint64_t)s + 1, s == 0 ? &gc : NULL);
-        float lg = step(&G, (uint64_t)s + 1, s == 0 ? &gg : NULL);
+        float *gc = NULL, *gg = NULL, *ec = NULL, *eg = NULL;
+        bool eg_want = s == 0 && emb != EMB_PLAIN;
+        float lc = step(&C, (uint64_t)s + 1, s == 0 ? &gc : NULL, eg_want ? &ec : NULL);
+        float lg = step(&G, (uint64_t)s + 1, s == 0 ? &gg : NULL, eg_want ? &eg : NULL);
         double e = fabs((double)lg - (double)lc) / fabs((double)lc);
         worst = e > worst ? e : worst;
         LB_EXPECTF(e <= LOSS_TOL, "%s step %d: loss gpu %.6f vs cpu %.6f (rel %.2e > %.0e)", wq, s + 1, (double)lg,
@@ -269,6 +327,14 @@ static void check_qat(const char *wq)
             printf("  %s: step 1 up_proj grad rel err %.2e\n", wq, ge);
             free(gc);
             free(gg);
+        }
+        if (eg_want) {
+            double ee = rel_err(eg, ec, lb_tensor_numel(C.m.tok_emb));
+            LB_EXPECTF(ee <= GRAD_TOL, "%s: grad of the quantized token table: rel err %.2e > %.0e", wq, ee,
+                       GRAD_TOL);
+            printf("  %s: step 1 token table grad rel err %.2e\n", wq, ee);
+            free(ec);
+            free(eg);
         }
         printf("  %s step %d: loss cpu %.6f gpu %.6f\n", wq, s + 1, (double)lc, (double)lg);
     }
@@ -296,8 +362,17 @@ static void check_qat(const char *wq)
     side_free(&C);
 }
 
-static void test_minmax(void) { check_qat("int4:g32"); }
-static void test_lsq(void) { check_qat("int4:g32:lsq"); }
+static void test_minmax(void) { check_qat("int4:g32", EMB_PLAIN); }
+static void test_lsq(void) { check_qat("int4:g32:lsq", EMB_PLAIN); }
+
+static void test_emb(void)
+{
+    check_qat("int4:g32", EMB_UNTIED);
+    check_qat("int4:g32", EMB_TIED_HEAD);
+    check_qat("int4:g32", EMB_TIED_PLAIN_HEAD);
+    check_qat("int4:g32:lsq", EMB_UNTIED);
+    check_qat("int4:g32:lsq", EMB_TIED_HEAD);
+}
 
 /* ---- the in-place fake-quant backward against the CPU ---------------------- */
 
@@ -425,6 +500,7 @@ int main(void)
     }
     LB_RUN(test_minmax);
     LB_RUN(test_lsq);
+    LB_RUN(test_emb);
     LB_RUN(test_alias);
     return lb_test_summary();
 }

@@ -132,9 +132,6 @@ static lb_status setup(run *r)
     LB_TRY(st);
 
     /* the model, its quantizers, the teacher */
-    if (c->quantize_embeddings && r->ctx->device == LB_CUDA)
-        return lb_errorf(LB_ERR_UNSUPPORTED, "train: --quantize-embeddings does not run on --device cuda yet (the CUDA "
-                         "embedding reads an f32 table, the weight fake-quant gives bf16); use --device cpu");
     LB_TRY(lb_model_load(&r->m, c->model));
     r->has_model = true;
     if (lb_train_config_is_qat(c))

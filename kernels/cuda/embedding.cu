@@ -1,9 +1,11 @@
 /* embedding.cu — token embedding lookup on CUDA and the grad of the table.
  *
  * table (V, C) is the f32 master parameter, read directly (a lookup touches
- * n rows, not the table); out and dout have the activation dtype dt (n, C)
- * (bf16 in training); dtable is f32
- * (V, C). ids (n) i32 on the device, in range (the op checks).
+ * n rows, not the table), or a bf16 table (a fake-quant w^ of the token
+ * embedding: its values are copied, bf16 to bf16, so out = bf16(w^) as
+ * exactly as an f32 row is rounded); out and dout have the activation dtype
+ * dt (n, C) (bf16 in training); dtable is f32 (V, C) either way (a bf16
+ * table's grad is f32: LB_TENSOR_GRAD_F32, checked by the op). ids (n) i32 on the device, in range (the op checks).
  *
  * Backward, deterministic (the default, lb_cuda_embedding_bwd): block
  * (s, k) owns columns [s * 128, s * 128 + 128) of every table row whose id
@@ -26,14 +28,14 @@
 #define LB_EMB_COLS 128          /* columns per block = threads per block */
 #define LB_EMB_TARGET_BLOCKS 1056   /* 8 per SM of an H100 (132 SMs) */
 
-template <typename T>
-__global__ void embedding_fwd_kernel(const float *table, const int32_t *ids, T *out, int64_t n,
+template <typename TT, typename T>
+__global__ void embedding_fwd_kernel(const TT *table, const int32_t *ids, T *out, int64_t n,
                                      int64_t C)
 {
     for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < n * C;
          e += (int64_t)gridDim.x * blockDim.x) {
         int64_t i = e / C, c = e % C;
-        lb_st(out + e, table[(int64_t)ids[i] * C + c]);
+        lb_st(out + e, lb_ld(table + (int64_t)ids[i] * C + c));
     }
 }
 
@@ -80,14 +82,15 @@ __global__ void embedding_bwd_atomic_kernel(const int32_t *ids, const T *dout, f
     }
 }
 
-void lb_cuda_embedding_fwd(lb_ctx *ctx, const float *table, const int32_t *ids, void *out,
-                           int64_t n, int64_t C, lb_dtype dt)
+void lb_cuda_embedding_fwd(lb_ctx *ctx, const void *table, lb_dtype table_dt, const int32_t *ids,
+                           void *out, int64_t n, int64_t C, lb_dtype dt)
 {
     if (n == 0 || C == 0) return;
     cudaStream_t s = lb_cuda_stream(ctx);
     unsigned grid = lb_cuda_grid(ctx, n * C, LB_CUDA_THREADS);
-    LB_DISPATCH_FLOAT(dt, T,
-        embedding_fwd_kernel<T><<<grid, LB_CUDA_THREADS, 0, s>>>(table, ids, (T *)out, n, C));
+    LB_DISPATCH_FLOAT(table_dt, TT, LB_DISPATCH_FLOAT(dt, T,
+        embedding_fwd_kernel<TT, T><<<grid, LB_CUDA_THREADS, 0, s>>>((const TT *)table, ids,
+                                                                      (T *)out, n, C)));
     LB_CUDA_LAUNCH_CHECK(ctx);
 }
 

@@ -84,10 +84,11 @@ void lb_cuda_rope_fwd(lb_ctx *ctx, const void *x, void *out, const float *cs, in
 void lb_cuda_rope_bwd(lb_ctx *ctx, const void *dout, void *dx, bool overwrite, const float *cs,
                       int64_t B, int64_t T, int64_t H, int64_t hd, lb_dtype dt);
 
-/* lb_cuda_embedding_fwd: out (n, C) [i] = table (V, C, f32) [ids[i]], ids
- * i32 on the device and in range. OVERWRITES out. */
-void lb_cuda_embedding_fwd(lb_ctx *ctx, const float *table, const int32_t *ids, void *out,
-                           int64_t n, int64_t C, lb_dtype dt);
+/* lb_cuda_embedding_fwd: out (n, C) [i] = table (V, C, table_dt: f32 or
+ * bf16) [ids[i]], rounded to dt, ids i32 on the device and in range.
+ * OVERWRITES out. */
+void lb_cuda_embedding_fwd(lb_ctx *ctx, const void *table, lb_dtype table_dt, const int32_t *ids,
+                           void *out, int64_t n, int64_t C, lb_dtype dt);
 
 /* lb_cuda_embedding_bwd: ACCUMULATES dtable[ids[i]] += dout[i] (f32),
  * deterministic: each element summed by one thread in token order, the
@@ -224,8 +225,9 @@ static inline void lb_cuda_rope_bwd(lb_ctx *ctx, const void *dout, void *dx, boo
 {
     lb_cuda_absent("lb_cuda_rope_bwd");
 }
-static inline void lb_cuda_embedding_fwd(lb_ctx *ctx, const float *table, const int32_t *ids,
-                                         void *out, int64_t n, int64_t C, lb_dtype dt)
+static inline void lb_cuda_embedding_fwd(lb_ctx *ctx, const void *table, lb_dtype table_dt,
+                                         const int32_t *ids, void *out, int64_t n, int64_t C,
+                                         lb_dtype dt)
 {
     lb_cuda_absent("lb_cuda_embedding_fwd");
 }
