@@ -6,11 +6,14 @@
 #   2. builds a corpus from the Python sources already on this machine
 #   3. tokenizes it into HDF5 train/validation splits (lowbit data)
 #   4. trains it briefly on that corpus (lowbit train), giving a base model
-#   5. quantizes the base to int4 two ways with the same budget: round-to-
-#      nearest (lowbit ptq) and a short QAT run (lowbit train --wq), beside a
-#      plain fine-tune over the same tokens, and prints their perplexities
+#   5. quantizes the base to llama.cpp's q4_0 (4.5 bits) two ways with the
+#      same budget: round-to-nearest (lowbit ptq) and a short QAT run (lowbit
+#      train --wq), beside a plain fine-tune over the same tokens, and prints
+#      their perplexities
 #   6. generates a few lines (lowbit generate)
-#   7. exports the QAT model to GGUF q4_0 (lowbit export) and generates from the .gguf
+#   7. exports the QAT model to GGUF q4_0 (lowbit export: losslessly, the run's
+#      own codes and scales), evaluates the .gguf (the QAT run's perplexity)
+#      and generates from it
 # Everything goes to demo-out/ (or $LB_DEMO_OUT). LB_DEMO_STEPS scales the
 # training (default 30 base steps, half that for each fine-tune).
 set -euo pipefail
@@ -60,18 +63,20 @@ echo "== 4. a base model: $steps training steps from random weights =="
 rm -rf "$out/base" "$out/ft" "$out/rtn" "$out/qat"
 train --model "$out/model" --out "$out/base" --steps "$steps" --lr 2e-3 --warmup 3
 
-echo "== 5. int4 two ways (and a plain fine-tune over the same $ft steps) =="
-"$lowbit" ptq --method rtn --wq int4:g32 --model "$out/base/model" --out "$out/rtn"
+echo "== 5. q4_0 two ways (and a plain fine-tune over the same $ft steps) =="
+"$lowbit" ptq --method rtn --wq q4_0 --model "$out/base/model" --out "$out/rtn"
 train --model "$out/base/model" --out "$out/ft" --steps "$ft" --lr 5e-4 --seed 2
-train --model "$out/base/model" --out "$out/qat" --steps "$ft" --lr 5e-4 --seed 2 --wq int4:g32
+train --model "$out/base/model" --out "$out/qat" --steps "$ft" --lr 5e-4 --seed 2 --wq q4_0
 
 echo
 printf '%-34s %10s\n' "model (validation, ctx 256)" "ppl"
-for row in "base (fp32):base/model" "fine-tuned fp32:ft" "RTN int4:g32:rtn" "QAT int4:g32:qat"; do
+ppl() {   # ppl MODEL: validation perplexity, the same windows for every model
+  "$lowbit" eval --model "$1" --data "$out/code.val.h5" --ctx 256 --max-windows 16 --json |
+    python3 -c 'import json, sys; print("%.4f" % json.load(sys.stdin)["ppl"])'
+}
+for row in "base (fp32):base/model" "fine-tuned fp32:ft" "RTN q4_0:rtn" "QAT q4_0:qat"; do
   name=${row%:*}; dir=${row##*:}
-  ppl=$("$lowbit" eval --model "$out/$dir" --data "$out/code.val.h5" --ctx 256 --max-windows 16 --json |
-        python3 -c 'import json, sys; print("%.2f" % json.load(sys.stdin)["ppl"])')
-  printf '%-34s %10s\n' "$name" "$ppl"
+  printf '%-34s %10s\n' "$name" "$(ppl "$out/$dir")"
 done
 echo
 
@@ -80,7 +85,8 @@ echo "== 6. generate (from the QAT model) =="
 
 echo
 echo "== 7. export the QAT model to GGUF q4_0 (llama.cpp's format) and generate from the file alone =="
-"$lowbit" export --model "$out/qat" --format gguf --type q4_0 --keep-type f16 --out "$out/qat-q4_0.gguf" --quiet
+"$lowbit" export --model "$out/qat" --format gguf --type q4_0 --out "$out/qat-q4_0.gguf" --quiet
+printf '%-34s %10s\n' "QAT q4_0, from the .gguf" "$(ppl "$out/qat-q4_0.gguf")"
 "$lowbit" generate --model "$out/qat-q4_0.gguf" --prompt "def main(argv):" --max-tokens 32 --temperature 0.8 --top-k 40 --seed 7
 
 echo "demo: done (outputs in $out). A few dozen CPU steps make a weak model; the table shows the pipeline, not final quality."
