@@ -49,6 +49,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fq_linear import attach_fake_quant
+
 MASK64 = (1 << 64) - 1
 
 
@@ -155,24 +157,6 @@ def make_fake_quant(spec):
     if kind == "q4_0":
         return fake_quant_q4_0
     return lambda w: fake_quant_int(w, bits, group, sym, f16)
-
-
-def attach_fake_quant(model, fq):
-    """Every nn.Linear of the decoder blocks computes its weight through fq
-    with the straight-through estimator (torchao's FakeQuantizedLinear)."""
-
-    class FakeQuantLinear(torch.nn.Linear):
-        def forward(self, x):
-            w = self.weight
-            return F.linear(x, w + (fq(w) - w).detach(), self.bias)
-
-    n = 0
-    for layer in model.model.layers:
-        for mod in layer.modules():
-            if type(mod) is torch.nn.Linear:
-                mod.__class__ = FakeQuantLinear
-                n += 1
-    return n
 
 
 # ---- data, training, evaluation --------------------------------------------------------

@@ -78,9 +78,10 @@ def parse_wq(spec):
 
 
 def attach_fake_quant(model, bits, group):
-    """Every nn.Linear of the blocks becomes a fake-quantized linear (STE)."""
+    """Every nn.Linear of the blocks becomes a fake-quantized linear (STE) of
+    a per-group asymmetric int<bits> min-max grid."""
     import torch
-    import torch.nn.functional as F
+    from fq_linear import attach_fake_quant as attach
 
     qmax = float(2 ** bits - 1)
 
@@ -93,18 +94,7 @@ def attach_fake_quant(model, bits, group):
         q = torch.clamp(torch.round(wg / s) + z, 0, qmax)
         return ((q - z) * s).reshape(w.shape)
 
-    class FakeQuantLinear(torch.nn.Linear):
-        def forward(self, x):
-            w = self.weight
-            return F.linear(x, w + (fake_quant(w) - w).detach(), self.bias)
-
-    n = 0
-    for layer in model.model.layers:
-        for mod in layer.modules():
-            if type(mod) is torch.nn.Linear:
-                mod.__class__ = FakeQuantLinear
-                n += 1
-    return n
+    return attach(model, fake_quant)
 
 
 def run_mode(mode, cfg, args, device):
