@@ -48,12 +48,8 @@ ctest_result() {
 }
 
 # ---- dependencies ------------------------------------------------------------
-prefix_args=()
-if [ -x .offline/unpack.sh ]; then
-    usr=$(.offline/unpack.sh /tmp/lowbit-offline | tail -1)
-    prefix_args=(-DCMAKE_PREFIX_PATH="$usr")
-    export LD_LIBRARY_PATH="$usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-fi
+. scripts/bench/offline_env.sh
+lb_offline_env
 
 # ---- build ---------------------------------------------------------------------
 t0=$(now)

@@ -16,12 +16,8 @@ cd "$(dirname "$0")/../.."
 out=${OUT:-out/profile_step}
 mkdir -p "$out"
 build=${LB_BUILD:-build-gpu}
-prefix_args=()
-if [ -x .offline/unpack.sh ]; then
-    usr=$(.offline/unpack.sh /tmp/lowbit-offline | tail -1)
-    prefix_args=(-DCMAKE_PREFIX_PATH="$usr")
-    export LD_LIBRARY_PATH="$usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-fi
+. scripts/bench/offline_env.sh
+lb_offline_env
 t0=$(date +%s)
 target=(--target lowbit)
 [ "${TESTS:-0}" = 1 ] && target=()

@@ -85,17 +85,13 @@ say() { echo "[$(($(date +%s) - T_ALL))s] $*"; }
 # ---- 1. lowbit ----------------------------------------------------------------------------
 BUILD=${LB_BUILD:-build-qq}
 case "$BUILD" in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
-if [ -x "$ROOT/.offline/unpack.sh" ] && [ $gpu = 1 ]; then
-    usr=$("$ROOT/.offline/unpack.sh" /tmp/lowbit-offline | tail -1)
-    export LD_LIBRARY_PATH="$usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    prefix=(-DCMAKE_PREFIX_PATH="$usr")
-else
-    prefix=()
-fi
+. "$ROOT/scripts/bench/offline_env.sh"
+prefix_args=()
+if [ $gpu = 1 ]; then lb_offline_env "$ROOT"; fi
 LOWBIT=${LOWBIT:-$BUILD/lowbit}
 if [ ! -x "$LOWBIT" ]; then
     say "building lowbit in $BUILD (CUDA $([ $gpu = 1 ] && echo ON || echo OFF))"
-    { cmake -S "$ROOT" -B "$BUILD" "${prefix[@]}" -DCMAKE_BUILD_TYPE=Release \
+    { cmake -S "$ROOT" -B "$BUILD" "${prefix_args[@]}" -DCMAKE_BUILD_TYPE=Release \
           -DLOWBIT_CUDA=$([ $gpu = 1 ] && echo ON || echo OFF) &&
           cmake --build "$BUILD" --target lowbit -j"$NPROC"; } >"$WORK/logs/build.log" 2>&1 ||
         { tail -40 "$WORK/logs/build.log"; say "build failed"; exit 1; }
