@@ -66,6 +66,13 @@ cudaStream_t lb_cuda_stream(const lb_ctx *ctx);
  * bytes; exits(1). */
 void lb_cuda_oom(size_t n) __attribute__((noreturn));
 
+/* lb_cuda_host_grow: the growth step of the backend's host bookkeeping
+ * arrays (the step list, the profiler's marks and table): reallocs arr
+ * (elements of elem bytes, capacity *cap, full) to twice *cap, or to
+ * `first` when *cap is 0, stores the new capacity in *cap and returns the
+ * array; aborts with "out of host memory for <what>" when realloc fails. */
+void *lb_cuda_host_grow(void *arr, size_t *cap, size_t elem, size_t first, const char *what);
+
 /* lb_cuda_launch_check: after a launch: aborts on a launch error, and with
  * sync_each waits and aborts on an execution error. Use the macro. */
 void lb_cuda_launch_check(const lb_ctx *ctx, const char *file, int line);

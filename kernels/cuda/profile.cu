@@ -46,13 +46,9 @@ static lb_cuda_prof *prof_of(lb_ctx *ctx)
 void lb_cuda_prof_mark(lb_ctx *ctx, const char *label)
 {
     lb_cuda_prof *p = prof_of(ctx);
-    if (p->n_marks == p->cap_marks) {
-        size_t cap = p->cap_marks ? 2 * p->cap_marks : 1024;
-        prof_mark *m = (prof_mark *)realloc(p->marks, cap * sizeof *m);
-        LB_CHECKF(m != NULL, "out of host memory for the profiler's marks");
-        p->marks = m;
-        p->cap_marks = cap;
-    }
+    if (p->n_marks == p->cap_marks)
+        p->marks = (prof_mark *)lb_cuda_host_grow(p->marks, &p->cap_marks, sizeof *p->marks, 1024,
+                                                  "the profiler's marks");
     prof_mark *m = &p->marks[p->n_marks];
     if (p->n_marks == p->n_events) {
         LB_CUDA_CHECK(cudaEventCreate(&m->ev));
@@ -67,13 +63,9 @@ static lb_prof_row *row_of(lb_cuda_prof *p, const char *label)
 {
     for (size_t i = 0; i < p->n_rows; i++)
         if (!strcmp(p->rows[i].label, label)) return &p->rows[i];
-    if (p->n_rows == p->cap_rows) {
-        size_t cap = p->cap_rows ? 2 * p->cap_rows : 128;
-        lb_prof_row *r = (lb_prof_row *)realloc(p->rows, cap * sizeof *r);
-        LB_CHECKF(r != NULL, "out of host memory for the profiler's table");
-        p->rows = r;
-        p->cap_rows = cap;
-    }
+    if (p->n_rows == p->cap_rows)
+        p->rows = (lb_prof_row *)lb_cuda_host_grow(p->rows, &p->cap_rows, sizeof *p->rows, 128,
+                                                   "the profiler's table");
     lb_prof_row *r = &p->rows[p->n_rows++];
     memset(r, 0, sizeof *r);
     snprintf(r->label, sizeof r->label, "%s", label);

@@ -124,6 +124,15 @@ void lb_cuda_oom(size_t n)
     exit(1);
 }
 
+void *lb_cuda_host_grow(void *arr, size_t *cap, size_t elem, size_t first, const char *what)
+{
+    size_t c = *cap ? 2 * *cap : first;
+    void *a = realloc(arr, c * elem);
+    LB_CHECKF(a != NULL, "out of host memory for %s", what);
+    *cap = c;
+    return a;
+}
+
 void *lb_cuda_step_alloc(lb_ctx *ctx, size_t n)
 {
     lb_cuda_state *s = lb_cuda_state_of(ctx);
@@ -132,13 +141,9 @@ void *lb_cuda_step_alloc(lb_ctx *ctx, size_t n)
     cudaError_t e = cudaMallocAsync(&p, n, s->stream);
     if (e == cudaErrorMemoryAllocation) lb_cuda_oom(n);
     LB_CUDA_CHECK(e);
-    if (s->n_step == s->cap_step) {
-        size_t cap = s->cap_step ? 2 * s->cap_step : 256;
-        lb_cuda_step_block *b = (lb_cuda_step_block *)realloc(s->step, cap * sizeof *b);
-        LB_CHECKF(b != NULL, "out of host memory for the CUDA step list");
-        s->step = b;
-        s->cap_step = cap;
-    }
+    if (s->n_step == s->cap_step)
+        s->step = (lb_cuda_step_block *)lb_cuda_host_grow(s->step, &s->cap_step, sizeof *s->step, 256,
+                                                          "the CUDA step list");
     s->step[s->n_step].p = p;
     s->step[s->n_step].n = n;
     s->step[s->n_step].serial = s->step_serial++;
