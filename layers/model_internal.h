@@ -57,9 +57,6 @@ void lb_model_free_partial(lb_model *m, const lb_param_spec *specs, int n);
  * (model_device.c) runs the same stream from it. */
 uint64_t lb_init_stream_state(uint64_t seed, const char *name);
 
-/* The families' forward passes up to and including the final norm:
- * ids (B, T) i32 -> (B, T, C). Positions start at pos0 (kv->len with a
- * cache); they do not advance kv->len (lb_model_hidden does). */
 /* lb_block_linear: linear `id` of block b on x (y = x·Wᵀ + bias), through
  * the block's fake quantizers when it has them (QAT / PTQ runs), or with
  * its packed weight decoded (rows = -1 in packed_ops->rows: all rows) when
@@ -89,6 +86,9 @@ typedef struct lb_block_args {
 void lb_model_run_blocks(lb_ctx *ctx, const lb_model *m, lb_checkpoint_fn fn, lb_tensor **io, int n,
                          lb_kv_cache *kv, int64_t pos0);
 
+/* The families' forward passes up to and including the final norm:
+ * ids (B, T) i32 -> (B, T, C). Positions start at pos0 (kv->len with a
+ * cache); they do not advance kv->len (lb_model_hidden does). */
 lb_tensor *lb_llama_hidden(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_cache *kv, int64_t pos0);
 lb_tensor *lb_gpt2_hidden(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_cache *kv, int64_t pos0);
 
