@@ -34,6 +34,7 @@
 #include "layers/checkpoint.h"
 #include "layers/model.h"
 #include "quant/export.h"
+#include "quant/gptq_field.h"
 #include "quant/packed.h"
 
 #ifdef __cplusplus
@@ -61,17 +62,8 @@ typedef struct lb_gptq_config {
  * words' bit stream. n*bits must be a multiple of 32. OVERWRITES the words. */
 void lb_gptq_pack(const int32_t *vals, int64_t vstride, int64_t n, int bits, int32_t *words, int64_t wstride);
 
-/* lb_gptq_field: value i (bits wide, unsigned) of the bit stream of words
- * (consecutive words wstride apart). */
-static inline uint32_t lb_gptq_field(const int32_t *words, int64_t wstride, int64_t i, int bits)
-{
-    int64_t bit = i * bits;
-    int64_t w = bit >> 5;
-    int sh = (int)(bit & 31);
-    uint64_t v = (uint32_t)words[w * wstride] >> sh;
-    if (sh + bits > 32) v |= (uint64_t)(uint32_t)words[(w + 1) * wstride] << (32 - sh);
-    return (uint32_t)v & ((1u << bits) - 1u);
-}
+/* lb_gptq_field (value i of a packed bit stream): quant/gptq_field.h, shared
+ * with the CUDA decode. */
 
 /* ---- config (gptq_config.c) --------------------------------------------- */
 

@@ -11,18 +11,7 @@
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/kernels.h"
 #include "kernels/cuda/packed_gptq_k.h"
-
-/* field: value i of the bit stream of words (consecutive words wstride
- * apart), as lb_gptq_field in quant/gptq.h. */
-__device__ __forceinline__ uint32_t gptq_field(const int32_t *words, int64_t wstride, int64_t i, int bits)
-{
-    int64_t bit = i * bits;
-    int64_t w = bit >> 5;
-    int sh = (int)(bit & 31);
-    uint64_t v = (uint32_t)words[w * wstride] >> sh;
-    if (sh + bits > 32) v |= (uint64_t)(uint32_t)words[(w + 1) * wstride] << (32 - sh);
-    return (uint32_t)v & ((1u << bits) - 1u);
-}
+#include "quant/gptq_field.h"
 
 template <typename T>
 __global__ void gptq_decode_kernel(const int32_t *qweight, const int32_t *qzeros, const __half *scales,
@@ -36,8 +25,8 @@ __global__ void gptq_decode_kernel(const int32_t *qweight, const int32_t *qzeros
          i += (int64_t)gridDim.x * blockDim.x) {
         const int64_t r = r0 + i / K, k = i % K;
         const int64_t g = g_idx ? g_idx[k] : k / gs;
-        const int q = (int)gptq_field(qweight + r, N, k, bits);
-        const int z = (int)((gptq_field(qzeros + g * zw, 1, r, bits) + (uint32_t)zero_offset) & mask);
+        const int q = (int)lb_gptq_field(qweight + r, N, k, bits);
+        const int z = (int)((lb_gptq_field(qzeros + g * zw, 1, r, bits) + (uint32_t)zero_offset) & mask);
         lb_st(out + i, __fmul_rn(__half2float(scales[g * N + r]), (float)(q - z)));
     }
 }
