@@ -46,6 +46,13 @@ static void check_dtype(const lb_packed *p, lb_dtype dt)
               lb_device_name(dev));
 }
 
+/* decode_cpu: rows [r0, r0 + n) of the CPU weight p into dst (n, cols) f32 */
+static void decode_cpu(const lb_packed *p, int64_t r0, int64_t n, float *dst)
+{
+    if (p->kind == LB_PACKED_GGML) lb_packed_ggml_decode(p, r0, n, NULL, dst);
+    else lb_packed_gptq_decode(p, r0, n, dst);
+}
+
 lb_tensor *lb_packed_dequant_rows(lb_ctx *ctx, const lb_packed *p, int64_t r0, int64_t n, lb_dtype dt)
 {
     if (n < 0) n = p->rows - r0;
@@ -58,8 +65,7 @@ lb_tensor *lb_packed_dequant_rows(lb_ctx *ctx, const lb_packed *p, int64_t r0, i
         if (p->kind == LB_PACKED_GGML) lb_packed_ggml_decode_cuda(ctx, p, r0, n, NULL, out->data, dt);
         else lb_packed_gptq_decode_cuda(ctx, p, r0, n, out->data, dt);
     } else {
-        if (p->kind == LB_PACKED_GGML) lb_packed_ggml_decode(p, r0, n, NULL, out->data);
-        else lb_packed_gptq_decode(p, r0, n, out->data);
+        decode_cpu(p, r0, n, out->data);
     }
     return out;
 }
@@ -163,8 +169,7 @@ static lb_tensor *ops_rows(lb_ctx *ctx, const lb_packed *p, int64_t r0, int64_t 
     if (n < 0) n = p->rows - r0;
     LB_CHECKF(packed_device(p) == LB_CPU && dt == LB_F32 && r0 >= 0 && r0 + n <= p->rows,
               "lb_packed ops: decoding into caller memory is for the CPU in f32");
-    if (p->kind == LB_PACKED_GGML) lb_packed_ggml_decode(p, r0, n, NULL, dst);
-    else lb_packed_gptq_decode(p, r0, n, dst);
+    decode_cpu(p, r0, n, dst);
     lb_tensor *t = lb_arena_alloc(ctx, sizeof *t);
     memset(t, 0, sizeof *t);
     t->dtype = LB_F32;
