@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "layers/fileio.h"
 #include "quant/export_hf.h"
 #include "quant/gptq.h"
 #include "train/run_quant.h"
