@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "kernels/cuda/cuda.h"
 #include "layers/fileio.h"
 #include "layers/safetensors.h"
 #include "quant/quantizer.h"
@@ -210,6 +211,15 @@ int lb_run_quant_params(const lb_model *m, lb_tensor **out, int max)
             if (n < max) out[n] = p[j];
     }
     return n;
+}
+
+void lb_run_quant_zero_grads(lb_ctx *ctx, lb_tensor *const *ps, int n)
+{
+    for (int i = 0; i < n; i++) {
+        lb_tensor *g = ps[i]->grad;
+        if (g && g->device == LB_CUDA) lb_cuda_memset_zero(ctx, g->data, lb_tensor_nbytes(g));
+        else if (g) memset(g->data, 0, lb_tensor_nbytes(g));
+    }
 }
 
 /* ---- quant_state.safetensors ------------------------------------------------------------ */

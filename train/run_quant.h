@@ -72,6 +72,12 @@ int lb_run_quant_count(const lb_model *m);
  * out[0..max) (borrowed); returns their number (call with max 0 to count). */
 int lb_run_quant_params(const lb_model *m, lb_tensor **out, int max);
 
+/* lb_run_quant_zero_grads: OVERWRITES with zeros the grad (where there is
+ * one) of each of the n quantizer parameters ps (from lb_run_quant_params),
+ * on its own device (a memset on the CPU, queued on ctx's stream on CUDA).
+ * Unlike lb_model_zero_grad it marks nothing (their writers accumulate). */
+void lb_run_quant_zero_grads(lb_ctx *ctx, lb_tensor *const *ps, int n);
+
 /* lb_run_quant_save: writes m's quantizer state to `path` atomically. */
 lb_status lb_run_quant_save(const lb_model *m, const char *path);
 

@@ -253,11 +253,7 @@ static lb_status resume(run *r, int64_t *start)
 static void zero_grads(lb_ctx *ctx, run *r)
 {
     lb_model_zero_grad(ctx, &r->m);
-    for (int i = 0; i < r->n_qparams; i++) {
-        lb_tensor *g = r->qparams[i]->grad;   /* on the model's device (lb_quantizer_to) */
-        if (g && g->device == LB_CUDA) lb_cuda_memset_zero(ctx, g->data, lb_tensor_nbytes(g));
-        else if (g) memset(g->data, 0, lb_tensor_nbytes(g));
-    }
+    lb_run_quant_zero_grads(ctx, r->qparams, r->n_qparams);   /* on the model's device (lb_quantizer_to) */
 }
 
 /* sq_norm: sum of squares of t's grad, in double (0 without a grad). CPU

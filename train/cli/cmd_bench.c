@@ -247,11 +247,7 @@ static lb_status quant_setup(lb_ctx *ctx, lb_model *m, const char *wq, const lb_
 static void quant_step(lb_ctx *ctx, lb_adamw *qopt, double lr)
 {
     lb_adamw_step(ctx, qopt, (float)lr, 1.0f);
-    for (int i = 0; i < qopt->n; i++) {
-        lb_tensor *g = qopt->params[i]->grad;
-        if (g && g->device == LB_CUDA) lb_cuda_memset_zero(ctx, g->data, lb_tensor_nbytes(g));
-        else if (g) memset(g->data, 0, lb_tensor_nbytes(g));
-    }
+    lb_run_quant_zero_grads(ctx, qopt->params, qopt->n);
 }
 
 static lb_status run_train_step(const bench_flags *f, const char *spec, bench_result *r)
