@@ -159,10 +159,10 @@ void lb_backward(lb_ctx *ctx, lb_tensor *loss)
 
 void lb_tape_backward(lb_ctx *ctx, lb_node *head, const lb_tensor *keep)
 {
+    bool prof = ctx->profile && ctx->cuda;
     for (lb_node *n = head; n; n = n->prev) {
         lb_tensor *out = n->out;
         if (!out->grad && !n->multi_out) continue;
-        bool prof = ctx->profile && ctx->cuda;
         if (prof) lb_cuda_prof_mark(ctx, NULL);
         n->backward(ctx, n);
         if (prof) prof_mark(ctx, "bwd", n->op, n->n_in ? n->in[0] : NULL, out);
