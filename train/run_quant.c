@@ -485,6 +485,21 @@ lb_status lb_run_model_load(lb_model *m, const char *path)
     return st;
 }
 
+lb_status lb_run_copy_tokenizer(const char *model, const char *dir)
+{
+    static const char *const files[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"};
+    lb_status st = lb_ok();
+    for (size_t i = 0; !lb_failed(&st) && i < sizeof files / sizeof files[0]; i++) {
+        char *from = lb_path_join(model, files[i]), *to = lb_path_join(dir, files[i]);
+        LB_CHECK(from && to);
+        struct stat sb;
+        if (stat(from, &sb) == 0) st = lb_copy_file(from, to);
+        free(from);
+        free(to);
+    }
+    return st;
+}
+
 /* w <- w^ of quantizer q, through the forward's own numbers. */
 static void bake(lb_tensor *w, const lb_quantizer *q)
 {

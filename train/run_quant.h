@@ -97,6 +97,12 @@ lb_status lb_run_load_quantizers(lb_model *m, const char *run_dir);
  * quantized. On failure nothing is left allocated. */
 lb_status lb_run_model_load(lb_model *m, const char *path);
 
+/* lb_run_copy_tokenizer: copies those of tokenizer.json,
+ * tokenizer_config.json and special_tokens_map.json that exist in the HF
+ * dir `model` into `dir` (a run's model/ directory), each atomically
+ * (lb_copy_file); stops at the first error, which names the file. */
+lb_status lb_run_copy_tokenizer(const char *model, const char *dir);
+
 /* lb_run_bake_weights: for inference only (eval, generate): replaces each
  * fake-quantized weight of m (CPU, f32) by its fake-quantized values,
  * computed once by the forward's own function (lb_quantizer_run), and

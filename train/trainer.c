@@ -386,13 +386,7 @@ static lb_status write_final(run *r)
     LB_TRY(lb_model_to_plan(r->ctx, &r->m, LB_CPU, 0, true));
     char *dir = join(r->c->out, "model");
     lb_status st = lb_model_save(&r->m, dir, LB_F32);
-    static const char *const tok_files[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"};
-    for (size_t i = 0; !lb_failed(&st) && i < sizeof tok_files / sizeof tok_files[0]; i++) {
-        char *from = join(r->c->model, tok_files[i]), *to = join(dir, tok_files[i]);
-        if (exists(from)) st = lb_copy_file(from, to);
-        free(from);
-        free(to);
-    }
+    if (!lb_failed(&st)) st = lb_run_copy_tokenizer(r->c->model, dir);
     free(dir);
     char *qs = join(r->c->out, "quant_state.safetensors");
     if (!lb_failed(&st) && lb_run_quant_count(&r->m) > 0) st = lb_run_quant_save(&r->m, qs);

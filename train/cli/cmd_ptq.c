@@ -82,13 +82,7 @@ static lb_status run(const ptq_opts *o, int *n_quant)
         st = lb_errorf(LB_ERR_IO, "%s: cannot create directory: %s", o->out, strerror(errno));
     char *dir = lb_path_join(o->out, "model");
     if (!lb_failed(&st)) st = lb_model_save(&m, dir, LB_F32);
-    static const char *const tok_files[] = {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"};
-    for (size_t i = 0; !lb_failed(&st) && i < sizeof tok_files / sizeof tok_files[0]; i++) {
-        char *from = lb_path_join(o->model, tok_files[i]), *to = lb_path_join(dir, tok_files[i]);
-        if (stat(from, &sb) == 0) st = lb_copy_file(from, to);
-        free(from);
-        free(to);
-    }
+    if (!lb_failed(&st)) st = lb_run_copy_tokenizer(o->model, dir);
     free(dir);
     char *qs = lb_path_join(o->out, "quant_state.safetensors");
     if (!lb_failed(&st)) st = lb_run_quant_save(&m, qs);
