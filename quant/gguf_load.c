@@ -243,13 +243,7 @@ static lb_status attach(loader *L, lb_model *m)
             m->blocks[i].wpacked[id] = take(L, gname);
         }
     }
-    int64_t biggest = 0; /* the linears decode into one scratch of the largest (lb_model_packed_scratch) */
-    for (int64_t i = 0; i < m->cfg.n_layers; i++)
-        for (int id = 0; id < LB_LIN_COUNT; id++) {
-            const lb_packed *p = m->blocks[i].wpacked[id];
-            if (p && p->rows * p->cols > biggest) biggest = p->rows * p->cols;
-        }
-    LB_TRY(lb_model_packed_scratch(m, biggest));
+    LB_TRY(lb_packed_model_scratch_fit(m)); /* the linears decode into one scratch of the largest */
     m->emb_packed = take(L, "token_embd.weight");
     m->head_packed = take(L, "output.weight");
     if (!m->head_packed) m->head_packed = m->emb_packed;

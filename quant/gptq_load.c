@@ -236,13 +236,7 @@ lb_status lb_model_load_gptq(lb_model *m, const char *dir)
         }
     }
     if (!cfg.tie_embeddings && (m->head_packed = take(&s, "lm_head.weight"))) attached++;
-    int64_t biggest = 0;   /* the linears decode into one scratch of the largest */
-    for (int64_t i = 0; i < cfg.n_layers; i++)
-        for (int id = 0; id < LB_LIN_COUNT; id++) {
-            const lb_packed *p = m->blocks[i].wpacked[id];
-            if (p && p->rows * p->cols > biggest) biggest = p->rows * p->cols;
-        }
-    if (!lb_failed(&st)) st = lb_model_packed_scratch(m, biggest);
+    if (!lb_failed(&st)) st = lb_packed_model_scratch_fit(m); /* the linears decode into one scratch of the largest */
     if (!lb_failed(&st) && attached != s.n_packed)
         st = lb_errorf(LB_ERR_UNSUPPORTED, "%s: %d packed GPTQ tensors are not block linears or lm_head (lowbit "
                        "keeps embeddings in full precision)", dir, s.n_packed - attached);

@@ -182,6 +182,17 @@ static lb_tensor *ops_rows(lb_ctx *ctx, const lb_packed *p, int64_t r0, int64_t 
     return t;
 }
 
+lb_status lb_packed_model_scratch_fit(lb_model *m)
+{
+    int64_t biggest = 0;
+    for (int64_t i = 0; i < m->cfg.n_layers; i++)
+        for (int id = 0; id < LB_LIN_COUNT; id++) {
+            const lb_packed *p = m->blocks[i].wpacked[id];
+            if (p && p->rows * p->cols > biggest) biggest = p->rows * p->cols;
+        }
+    return lb_model_packed_scratch(m, biggest);
+}
+
 static const lb_packed_ops k_ops = {
     ops_rows, lb_packed_gather, lb_packed_to, lb_packed_bytes, lb_packed_free,
 };

@@ -92,6 +92,12 @@ lb_packed *lb_packed_new_ggml(int ggml_type, int64_t rows, int64_t cols);
  * (layers/model.h lb_packed_ops), dispatching on the kind. */
 const struct lb_packed_ops *lb_packed_model_ops(void);
 
+/* lb_packed_model_scratch_fit: lb_model_packed_scratch (layers/model.h)
+ * sized for the largest packed block linear of m (rows * cols f32); the
+ * loaders call it once the blocks' wpacked are attached. */
+struct lb_model;
+lb_status lb_packed_model_scratch_fit(struct lb_model *m);
+
 /* lb_packed_to: moves p's tensors to `dev` (a no-op when already there). */
 lb_status lb_packed_to(lb_ctx *ctx, lb_packed *p, lb_device dev);
 
