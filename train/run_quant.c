@@ -68,7 +68,9 @@ static void detach(lb_model *m)
     m->quant_to = NULL;
 }
 
-static run_quant *new_owner(const lb_model *m)
+/* new_owner: an empty quantizer table with room for every quantizer m can
+ * take, installed as m's (m->quant, freed and moved with the model). */
+static run_quant *new_owner(lb_model *m)
 {
     run_quant *rq = calloc(1, sizeof *rq);
     int cap = (int)m->cfg.n_layers * LB_LIN_COUNT * 2 + 2;   /* + embedding, head */
@@ -78,6 +80,9 @@ static run_quant *new_owner(const lb_model *m)
         rq->cap = cap;
     }
     LB_CHECKF(rq && rq->q && rq->is_act, "out of memory for %d quantizers", cap);
+    m->quant = rq;
+    m->quant_free = run_quant_free;
+    m->quant_to = quant_to;
     return rq;
 }
 
@@ -160,9 +165,6 @@ lb_status lb_run_quant_attach(lb_ctx *ctx, lb_model *m, const char *wq, const ch
             m->emb_quant = q;
         }
     }
-    m->quant = rq;
-    m->quant_free = run_quant_free;
-    m->quant_to = quant_to;
     if (!lb_failed(&st) && m->device != LB_CPU) st = quant_to(ctx, m, m->device);
     if (lb_failed(&st)) detach(m);
     return st;
@@ -181,12 +183,7 @@ lb_status lb_run_quant_attach_head(lb_ctx *ctx, lb_model *m, const char *wq)
     }
     lb_qspec ws;
     LB_TRY(lb_status_prefix(lb_qspec_parse(wq, LB_QROLE_WEIGHT, &ws), "--wq"));
-    run_quant *rq = m->quant;
-    if (!rq) {
-        m->quant = rq = new_owner(m);
-        m->quant_free = run_quant_free;
-        m->quant_to = quant_to;
-    }
+    run_quant *rq = m->quant ? m->quant : new_owner(m);
     lb_quantizer *q = &rq->q[rq->n];
     LB_TRY(lb_status_prefix(weight_init(ctx, q, &ws, m->lm_head), "--quantize-head"));
     rq->n++;
@@ -401,9 +398,6 @@ lb_status lb_run_load_quantizers(lb_model *m, const char *run_dir)
         return st;
     }
     run_quant *rq = new_owner(m);
-    m->quant = rq;
-    m->quant_free = run_quant_free;
-    m->quant_to = quant_to;
     int used = 2; /* the two lowbit_* keys */
     for (int64_t i = 0; i < m->cfg.n_layers && !lb_failed(&st); i++) {
         lb_block *b = &m->blocks[i];
