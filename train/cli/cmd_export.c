@@ -16,6 +16,7 @@
 
 #include "quant/export.h"
 #include "train/cli/commands.h"
+#include "train/cli/common.h"
 #include "train/cli/export_dir.h"
 #include "train/run_quant.h"
 
@@ -40,19 +41,6 @@ static lb_status parse_format(const char *f, export_format *out)
     return lb_errorf(LB_ERR_ARG, "export: --format must be gguf, gptq or hf, got '%s'", f ? f : "(none)");
 }
 
-static lb_status load_tokenizer(const export_opts *o, lb_tokenizer **tok)
-{
-    char buf[4096];
-    const char *tp = o->tokenizer;
-    if (!tp) {
-        snprintf(buf, sizeof buf, "%s/%stokenizer.json", o->model, lb_run_dir_detect(o->model, NULL) ? "model/" : "");
-        tp = buf;
-    }
-    lb_status st = lb_tokenizer_load(tp, tok);
-    if (lb_failed(&st) && !o->tokenizer) return lb_status_prefix(st, "%s has no usable tokenizer (pass --tokenizer)", o->model);
-    return st;
-}
-
 static lb_status export_run(const export_opts *o, lb_export_report *r)
 {
     export_format fmt = EXPORT_GGUF;
@@ -66,7 +54,7 @@ static lb_status export_run(const export_opts *o, lb_export_report *r)
     lb_model m;
     LB_TRY(lb_run_model_load(&m, o->model)); /* a run dir comes with its quantizers */
     lb_tokenizer *tok = NULL;
-    lb_status st = load_tokenizer(o, &tok);
+    lb_status st = lb_cli_load_tokenizer(o->model, o->tokenizer, &tok);
     if (!lb_failed(&st)) {
         switch (fmt) {
         case EXPORT_GGUF: {

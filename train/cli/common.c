@@ -34,6 +34,21 @@ lb_status lb_cli_ctx_init(lb_ctx *ctx, const char *device, int64_t threads)
     return lb_ok();
 }
 
+const char *lb_cli_tokenizer_path(const char *model, const char *tokenizer, char *buf, size_t n)
+{
+    if (tokenizer) return tokenizer;
+    snprintf(buf, n, "%s/%stokenizer.json", model, lb_run_dir_detect(model, NULL) ? "model/" : "");
+    return buf;
+}
+
+lb_status lb_cli_load_tokenizer(const char *model, const char *tokenizer, lb_tokenizer **tok)
+{
+    char buf[4096];
+    lb_status st = lb_tokenizer_load(lb_cli_tokenizer_path(model, tokenizer, buf, sizeof buf), tok);
+    if (lb_failed(&st) && !tokenizer) return lb_status_prefix(st, "%s has no usable tokenizer (pass --tokenizer)", model);
+    return st;
+}
+
 lb_status lb_cli_load_model(lb_ctx *ctx, const char *path, const char *tokenizer, lb_model *m,
                             lb_tokenizer **tok, bool quiet)
 {
@@ -55,19 +70,14 @@ lb_status lb_cli_load_model(lb_ctx *ctx, const char *path, const char *tokenizer
     if (tok && file_tok) {
         *tok = file_tok;
     } else if (tok) {
-        char buf[4096];
-        const char *tp = tokenizer;
-        if (!tp) {
-            snprintf(buf, sizeof buf, "%s/%stokenizer.json", path, lb_run_dir_detect(path, NULL) ? "model/" : "");
-            tp = buf;
-        }
-        lb_status st = lb_tokenizer_load(tp, tok);
+        lb_status st = lb_cli_load_tokenizer(path, tokenizer, tok);
         if (lb_failed(&st)) {
             lb_model_free(m);
-            if (!tokenizer) return lb_status_prefix(st, "%s has no usable tokenizer (pass --tokenizer)", path);
             return st;
         }
         if (lb_tokenizer_vocab_size(*tok) > m->cfg.vocab_size) {
+            char buf[4096];
+            const char *tp = lb_cli_tokenizer_path(path, tokenizer, buf, sizeof buf);
             lb_status e = lb_errorf(LB_ERR_SHAPE, "%s: tokenizer has %lld tokens but the model's vocab_size is %lld",
                                     tp, (long long)lb_tokenizer_vocab_size(*tok), (long long)m->cfg.vocab_size);
             lb_tokenizer_free(*tok);

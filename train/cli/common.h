@@ -13,10 +13,21 @@
  * without a GPU or a CUDA build is an error. */
 lb_status lb_cli_ctx_init(lb_ctx *ctx, const char *device, int64_t threads);
 
-/* lb_cli_load_model: loads the model at `path` (an HF directory) into *m,
- * moves it to ctx's device (for inference: weights only; see lb_model_to_plan)
- * and, when tok is non-NULL, loads its tokenizer: `tokenizer` if given, else
- * <path>/tokenizer.json. Prints a one-line summary (and on a GPU the memory
+/* lb_cli_tokenizer_path: the tokenizer a model's commands read: `tokenizer`
+ * when given, else the model's own, <model>/tokenizer.json (a run dir:
+ * <model>/model/tokenizer.json), written into buf[0..n). */
+const char *lb_cli_tokenizer_path(const char *model, const char *tokenizer, char *buf, size_t n);
+
+/* lb_cli_load_tokenizer: loads lb_cli_tokenizer_path(model, tokenizer) into
+ * *tok; when the model's own cannot be loaded the error says to pass
+ * --tokenizer. */
+lb_status lb_cli_load_tokenizer(const char *model, const char *tokenizer, lb_tokenizer **tok);
+
+/* lb_cli_load_model: loads the model at `path` (an HF or run directory, a
+ * GPTQ directory or a .gguf file) into *m, moves it to ctx's device (for
+ * inference: weights only; see lb_model_to_plan) and, when tok is non-NULL,
+ * loads its tokenizer: `tokenizer` if given, else the .gguf file's own or
+ * lb_cli_tokenizer_path's. Prints a one-line summary (and on a GPU the memory
  * plan) to stderr unless quiet. On failure nothing is left allocated. */
 lb_status lb_cli_load_model(lb_ctx *ctx, const char *path, const char *tokenizer, lb_model *m,
                             lb_tokenizer **tok, bool quiet);
