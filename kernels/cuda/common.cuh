@@ -74,6 +74,15 @@ __device__ __forceinline__ void lb_st8(T *p, const float v[LB_PACK])
 /* lb_aligned16: p is NULL or 16-byte aligned (NULL: an absent operand). */
 static inline bool lb_aligned16(const void *p) { return ((uintptr_t)p & 15u) == 0; }
 
+/* lb_warp_sum: the sum of v over the warp (all 32 lanes active), returned
+ * to every lane; butterfly order 16, 8, 4, 2, 1: deterministic. */
+__device__ __forceinline__ float lb_warp_sum(float v)
+{
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
 /* lb_block_sum: the sum of v over the block (blockDim.x a multiple of 32,
  * at most 1024), returned to every thread. Fixed order: deterministic.
  * Uses 33 floats of shared memory; callable repeatedly. */
@@ -81,15 +90,12 @@ __device__ __forceinline__ float lb_block_sum(float v)
 {
     __shared__ float warp_sums[33];
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    v = lb_warp_sum(v);
     __syncthreads();   /* a previous call may still be reading warp_sums */
     if (lane == 0) warp_sums[warp] = v;
     __syncthreads();
     if (warp == 0) {
-        float w = lane < nwarps ? warp_sums[lane] : 0.0f;
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) w += __shfl_xor_sync(0xffffffffu, w, o);
+        float w = lb_warp_sum(lane < nwarps ? warp_sums[lane] : 0.0f);
         if (lane == 0) warp_sums[32] = w;
     }
     __syncthreads();

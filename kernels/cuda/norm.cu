@@ -209,13 +209,6 @@ static __device__ __forceinline__ float round_bf16(float v)
     return __bfloat162float(__float2bfloat16_rn(v));
 }
 
-static __device__ __forceinline__ float warp_sum(float v)
-{
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-
 /* As rmsnorm_fwd_kernel, one warp per row: r == NULL: out = rmsnorm(x);
  * else h = x + r (rounded, written) and out = rmsnorm(h). MAXP: packs of
  * 256 columns held per lane (C / 256 <= MAXP). OVERWRITES h, out, rstd. */
@@ -250,7 +243,7 @@ rmsnorm_fwd_warp_kernel(const bf16 *x, const bf16 *r, const float *w, bf16 *h, b
             ss += v[k] * v[k];
         }
     }
-    ss = warp_sum(ss);
+    ss = lb_warp_sum(ss);
     float rs = 1.0f / sqrtf(ss / (float)C + eps);
 #pragma unroll
     for (int p = 0; p < MAXP; p++) {
@@ -306,7 +299,7 @@ rmsnorm_bwd_warp_kernel(const bf16 *x, const float *w, const float *rstd, const 
             }
         }
         if (!dx) continue;
-        float m = warp_sum(dot) / (float)C;
+        float m = lb_warp_sum(dot) / (float)C;
 #pragma unroll
         for (int p = 0; p < MAXP; p++) {
             if (p >= np) break;
