@@ -7,7 +7,7 @@
  * Loads the model on the CPU (a run dir with its quantizers attached, so a
  * QAT/PTQ run exports exactly the codes it trained with), then hands it to
  * the format's exporter in quant/ (quant/export.h): one function per
- * format, chosen by the switch in export_run. Prints the file's size on
+ * format (gptq and hf through export_dir.c). Prints the file's size on
  * disk and bits per weight once the exporter has read it back.
  */
 #include <stdio.h>
@@ -30,15 +30,11 @@ typedef enum export_format { EXPORT_GGUF, EXPORT_GPTQ, EXPORT_HF } export_format
 
 static lb_status parse_format(const char *f, export_format *out)
 {
-    if (f && !strcmp(f, "gguf")) {
-        *out = EXPORT_GGUF;
-        return lb_ok();
-    }
-    if (f && (!strcmp(f, "gptq") || !strcmp(f, "hf"))) {
-        *out = !strcmp(f, "gptq") ? EXPORT_GPTQ : EXPORT_HF;
-        return lb_ok();
-    }
-    return lb_errorf(LB_ERR_ARG, "export: --format must be gguf, gptq or hf, got '%s'", f ? f : "(none)");
+    if (f && !strcmp(f, "gguf")) *out = EXPORT_GGUF;
+    else if (f && !strcmp(f, "gptq")) *out = EXPORT_GPTQ;
+    else if (f && !strcmp(f, "hf")) *out = EXPORT_HF;
+    else return lb_errorf(LB_ERR_ARG, "export: --format must be gguf, gptq or hf, got '%s'", f ? f : "(none)");
+    return lb_ok();
 }
 
 static lb_status export_run(const export_opts *o, lb_export_report *r)
@@ -56,15 +52,8 @@ static lb_status export_run(const export_opts *o, lb_export_report *r)
     lb_tokenizer *tok = NULL;
     lb_status st = lb_cli_load_tokenizer(o->model, o->tokenizer, &tok);
     if (!lb_failed(&st)) {
-        switch (fmt) {
-        case EXPORT_GGUF: {
-            lb_gguf_export_opts g = {o->out, o->type, o->keep_type, o->name, o->model, o->quiet};
-            st = lb_export_gguf(&m, tok, &g, r);
-            break;
-        }
-        case EXPORT_GPTQ:
-        case EXPORT_HF: break; /* handled above */
-        }
+        lb_gguf_export_opts g = {o->out, o->type, o->keep_type, o->name, o->model, o->quiet};
+        st = lb_export_gguf(&m, tok, &g, r);
     }
     lb_tokenizer_free(tok);
     lb_model_free(&m);
