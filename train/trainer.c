@@ -95,7 +95,7 @@ static void print_plan(const run *r, FILE *f)
     for (int i = 0; i < r->m.n_params; i++) w += lb_tensor_numel(r->m.params[i]);
     for (int i = 0; i < r->n_qparams; i++) q += lb_tensor_numel(r->qparams[i]);
     const lb_train_config *c = r->c;
-    int64_t V = r->m.cfg.vocab_size, C = r->m.cfg.hidden_size;
+    int64_t V = r->m.cfg.vocab_size;
     /* the largest activations of one micro-batch: the logits and their grad */
     double logits = (double)(c->micro_batch * c->ctx * V) * 4 * 2;
     fprintf(f, "memory plan (%s):\n", lb_device_name(r->ctx->device));
@@ -110,7 +110,6 @@ static void print_plan(const run *r, FILE *f)
                               : "kept until backward (--recompute none)");
     fprintf(f, "  logits + grad per micro-batch %5.2f MiB  (%lld x %lld x %lld); the step arena's peak is "
                "printed after step 1\n", logits / MiB, (long long)c->micro_batch, (long long)c->ctx, (long long)V);
-    (void)C;
 }
 
 static lb_status setup(run *r)
