@@ -231,11 +231,9 @@ static const char *linear_part(lb_arch arch, int id)
 static lb_status attach(loader *L, lb_model *m)
 {
     const lb_gguf *g = L->g;
-    m->packed_ops = lb_packed_model_ops();
-    m->quant_to = lb_model_packed_to;
+    lb_packed_model_init(m);
     char gname[96];
     for (int64_t i = 0; i < m->cfg.n_layers; i++) {
-        m->blocks[i].packed_ops = m->packed_ops;
         for (int id = 0; id < LB_LIN_COUNT; id++) {
             const char *part = linear_part(m->cfg.arch, id);
             if (!part) continue;

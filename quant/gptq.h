@@ -110,7 +110,7 @@ lb_status lb_gptq_packed_load(const lb_ckpt *ck, const char *dir, const lb_gptq_
  * on the CPU: config.json for the model, the GPTQ config (any tool's, v1
  * or v2, act-order), every quantized block linear (and a quantized
  * lm_head) kept packed (lb_block.wpacked / head_packed, decoded through
- * lb_packed_model_ops; m->quant_to moves them with the model), the rest
+ * lb_packed_model_init's table; m->quant_to moves them with the model), the rest
  * read to f32. Shapes are checked against both configs; a tensor neither
  * explains, a missing one, or a packed tensor lowbit cannot place
  * (embeddings) is an error naming the directory and tensor. On failure

@@ -223,12 +223,9 @@ lb_status lb_model_load_gptq(lb_model *m, const char *dir)
     }
     st = check_unexpected(&s, &cfg);
     /* hand the packed weights to the model (it frees them from here on) */
-    const lb_packed_ops *ops = lb_packed_model_ops();
-    m->packed_ops = ops;
-    m->quant_to = lb_model_packed_to;
+    lb_packed_model_init(m);
     int attached = 0;
     for (int64_t i = 0; i < cfg.n_layers; i++) {
-        m->blocks[i].packed_ops = ops;
         for (int id = 0; id < LB_LIN_COUNT; id++) {
             char name[256];
             linear_name(cfg.arch, i, id, name, sizeof name);

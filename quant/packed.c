@@ -182,6 +182,17 @@ static lb_tensor *ops_rows(lb_ctx *ctx, const lb_packed *p, int64_t r0, int64_t 
     return t;
 }
 
+static const lb_packed_ops k_ops = {
+    ops_rows, lb_packed_gather, lb_packed_to, lb_packed_bytes, lb_packed_free,
+};
+
+void lb_packed_model_init(lb_model *m)
+{
+    m->packed_ops = &k_ops;
+    m->quant_to = lb_model_packed_to;
+    for (int64_t i = 0; i < m->cfg.n_layers; i++) m->blocks[i].packed_ops = &k_ops;
+}
+
 lb_status lb_packed_model_scratch_fit(lb_model *m)
 {
     int64_t biggest = 0;
@@ -193,8 +204,3 @@ lb_status lb_packed_model_scratch_fit(lb_model *m)
     return lb_model_packed_scratch(m, biggest);
 }
 
-static const lb_packed_ops k_ops = {
-    ops_rows, lb_packed_gather, lb_packed_to, lb_packed_bytes, lb_packed_free,
-};
-
-const lb_packed_ops *lb_packed_model_ops(void) { return &k_ops; }

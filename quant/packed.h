@@ -88,14 +88,17 @@ lb_tensor *lb_packed_gather(lb_ctx *ctx, const lb_packed *p, const lb_tensor *id
  * or NULL when out of memory. cols must be a multiple of the block size. */
 lb_packed *lb_packed_new_ggml(int ggml_type, int64_t rows, int64_t cols);
 
-/* lb_packed_model_ops: the decoder table a packed lb_model uses
- * (layers/model.h lb_packed_ops), dispatching on the kind. */
-const struct lb_packed_ops *lb_packed_model_ops(void);
+/* lb_packed_model_init: makes m (built, its blocks allocated) a packed
+ * model: m and each block decode through this file's decoder table
+ * (layers/model.h lb_packed_ops, dispatching on the kind), and m moves its
+ * packed weights with lb_model_packed_to (m->quant_to). Call before
+ * attaching the packed weights, so lb_model_free frees them. */
+struct lb_model;
+void lb_packed_model_init(struct lb_model *m);
 
 /* lb_packed_model_scratch_fit: lb_model_packed_scratch (layers/model.h)
  * sized for the largest packed block linear of m (rows * cols f32); the
  * loaders call it once the blocks' wpacked are attached. */
-struct lb_model;
 lb_status lb_packed_model_scratch_fit(struct lb_model *m);
 
 /* lb_packed_to: moves p's tensors to `dev` (a no-op when already there). */
