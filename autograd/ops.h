@@ -81,6 +81,26 @@ lb_tensor *lb_embedding(lb_ctx *ctx, lb_tensor *table, lb_tensor *ids);
  * layers/rope.h), copied by the op (it need not outlive the call). */
 lb_tensor *lb_rope(lb_ctx *ctx, lb_tensor *x, const float *inv_freq, int64_t pos0);
 
+/* lb_rope_table: the angles of lb_rope at positions pos0 .. pos0 + T - 1
+ * for head dim hd, made once and shared by every rope of one forward (q and
+ * k of every layer, and their backward): inv_freq (hd/2) copied into step
+ * memory and, on CUDA, the (2, T, hd/2) f32 cos/sin table built from it.
+ * Lives in step memory (released at step end). */
+typedef struct lb_rope_table {
+    lb_device device;
+    int64_t T, hd, pos0;
+    float *inv_freq;   /* CPU: (hd/2) in the arena; CUDA: NULL */
+    float *cs;         /* CUDA: (2, T, hd/2) on the device; CPU: NULL */
+} lb_rope_table;
+
+lb_rope_table *lb_rope_table_make(lb_ctx *ctx, const float *inv_freq, int64_t T, int64_t hd, int64_t pos0,
+                                  lb_device dev);
+
+/* lb_rope_with: lb_rope with a table from lb_rope_table_make (x's device,
+ * T and hd must match it: checked). lb_rope(x, f, p) is
+ * lb_rope_with(x, lb_rope_table_make(f, T, hd, p, x's device)). */
+lb_tensor *lb_rope_with(lb_ctx *ctx, lb_tensor *x, const lb_rope_table *tab);
+
 /* lb_attention: causal scaled-dot-product attention with grouped-query heads.
  * q (B, T, nh, hd), k and v (B, S, nkv, hd), nh a multiple of nkv; query head
  * h reads kv head h / (nh / nkv). Query t sits at absolute position

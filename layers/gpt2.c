@@ -76,6 +76,6 @@ lb_tensor *lb_gpt2_hidden(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_
     lb_tensor *x = lb_model_embed(ctx, m, ids);            /* (B, T, C) */
     lb_tensor *pe = lb_embedding(ctx, m->pos_emb, pos);           /* (1, T, C) */
     x = lb_add(ctx, x, lb_reshape(ctx, pe, LB_SHAPE(T, C)));      /* broadcast over B */
-    lb_model_run_blocks(ctx, m, block, &x, 1, kv, pos0);
+    lb_model_run_blocks(ctx, m, block, &x, 1, kv, pos0, NULL);
     return lb_layernorm(ctx, x, m->norm_w, m->norm_b, eps);      /* (B, T, C) */
 }

@@ -25,7 +25,8 @@
 
 
 static lb_tensor *self_attention(lb_ctx *ctx, const lb_model *m, const lb_block *b, int layer,
-                                 lb_tensor *h /* (B, T, C) */, lb_kv_cache *kv, int64_t pos0)
+                                 lb_tensor *h /* (B, T, C) */, lb_kv_cache *kv, int64_t pos0,
+                                 const lb_rope_table *rope)
 {
     const lb_model_config *c = &m->cfg;
     int64_t B = h->shape[0], T = h->shape[1];
@@ -37,8 +38,8 @@ static lb_tensor *self_attention(lb_ctx *ctx, const lb_model *m, const lb_block 
     lb_tensor *q = lb_reshape(ctx, ql, LB_SHAPE(B, T, nh, hd));   /* (B, T, nh, hd) */
     lb_tensor *k = lb_reshape(ctx, kl, LB_SHAPE(B, T, nkv, hd));  /* (B, T, nkv, hd) */
     v = lb_reshape(ctx, v, LB_SHAPE(B, T, nkv, hd));
-    q = lb_rope(ctx, q, m->inv_freq, pos0);
-    k = lb_rope(ctx, k, m->inv_freq, pos0);
+    q = lb_rope_with(ctx, q, rope);
+    k = lb_rope_with(ctx, k, rope);
     lb_step_release(ctx, ql);   /* q, k before RoPE: no backward reads them */
     lb_step_release(ctx, kl);
     if (kv) lb_kv_cache_update(ctx, kv, layer, &k, &v); /* (1, pos0+T, nkv, hd) */
@@ -69,7 +70,7 @@ static void block(lb_ctx *ctx, const void *closure, lb_tensor *const *in, lb_ten
     lb_tensor *next_norm = a->layer + 1 < m->cfg.n_layers ? m->blocks[a->layer + 1].attn_norm : m->norm_w;
     /* each sublayer's output r is read by its add only, whose backward
      * does not read it: its memory goes back at once */
-    lb_tensor *r = self_attention(ctx, m, b, a->layer, h, a->kv, a->pos0);
+    lb_tensor *r = self_attention(ctx, m, b, a->layer, h, a->kv, a->pos0, a->rope);
     h = lb_add_rmsnorm(ctx, x, r, b->mlp_norm, eps, &x);
     lb_step_release(ctx, r);
     r = mlp(ctx, b, h);
@@ -89,6 +90,8 @@ lb_tensor *lb_llama_hidden(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv
     /* each residual add is fused with the norm that follows it:
      * h = rmsnorm(x = x + sublayer(h)) */
     lb_tensor *io[2] = {x, lb_rmsnorm(ctx, x, m->blocks[0].attn_norm, eps)};
-    lb_model_run_blocks(ctx, m, block, io, 2, kv, pos0);
+    /* one rotary table for q and k of every layer (and their backward) */
+    const lb_rope_table *rope = lb_rope_table_make(ctx, m->inv_freq, ids->shape[1], c->head_dim, pos0, x->device);
+    lb_model_run_blocks(ctx, m, block, io, 2, kv, pos0, rope);
     return io[1]; /* (B, T, C): the final norm of the last residual sum */
 }

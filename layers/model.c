@@ -338,10 +338,10 @@ lb_tensor *lb_model_embed(lb_ctx *ctx, const lb_model *m, lb_tensor *ids)
 }
 
 void lb_model_run_blocks(lb_ctx *ctx, const lb_model *m, lb_checkpoint_fn fn, lb_tensor **io, int n,
-                         lb_kv_cache *kv, int64_t pos0)
+                         lb_kv_cache *kv, int64_t pos0, const lb_rope_table *rope)
 {
     for (int64_t i = 0; i < m->cfg.n_layers; i++) {
-        lb_block_args a = {m, (int)i, pos0, kv};
+        lb_block_args a = {m, (int)i, pos0, kv, rope};
         if (ctx->recompute && !kv) lb_checkpoint(ctx, fn, &a, sizeof a, io, n, io, n);
         else fn(ctx, &a, io, io);
     }

@@ -72,19 +72,22 @@ lb_tensor *lb_model_embed(lb_ctx *ctx, const lb_model *m, lb_tensor *ids);
 
 /* lb_block_args: the closure a family's block function (an
  * lb_checkpoint_fn) gets: layer `layer` of m at positions from pos0, with
- * the cache kv (NULL when there is none). */
+ * the cache kv (NULL when there is none) and the forward's rotary table
+ * (NULL for families without RoPE; made before the blocks, so a
+ * recomputed block reuses it). */
 typedef struct lb_block_args {
     const lb_model *m;
     int layer;
     int64_t pos0;
     lb_kv_cache *kv;
+    const lb_rope_table *rope;
 } lb_block_args;
 
 /* lb_model_run_blocks: runs fn on every layer of m in order over io[0..n)
  * in place (each block's inputs and outputs), through lb_checkpoint when
  * ctx->recompute is set and there is no cache, directly otherwise. */
 void lb_model_run_blocks(lb_ctx *ctx, const lb_model *m, lb_checkpoint_fn fn, lb_tensor **io, int n,
-                         lb_kv_cache *kv, int64_t pos0);
+                         lb_kv_cache *kv, int64_t pos0, const lb_rope_table *rope);
 
 /* The families' forward passes up to and including the final norm:
  * ids (B, T) i32 -> (B, T, C). Positions start at pos0 (kv->len with a
