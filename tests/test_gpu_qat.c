@@ -70,6 +70,7 @@
 
 #include "autograd/ops_quant.h"
 #include "autograd/tape.h"
+#include "fixture.h"
 #include "gpu_check.h"
 #include "harness.h"
 #include "kernels/cuda/cuda.h"
@@ -108,32 +109,6 @@ static lb_model_config tiny(void)
     c.tie_embeddings = true;
     c.bos_id = c.eos_id = -1;
     return c;
-}
-
-static double rel_err(const float *a, const float *b, int64_t n)
-{
-    double num = 0, den = 0;
-    for (int64_t i = 0; i < n; i++) {
-        double d = (double)a[i] - (double)b[i];
-        num += d * d;
-        den += (double)b[i] * (double)b[i];
-    }
-    if (!(num == num)) return INFINITY;
-    return sqrt(num) / (sqrt(den) > 1e-30 ? sqrt(den) : 1e-30);
-}
-
-static void batch(lb_ctx *ctx, int64_t B, int64_t T, int64_t V, uint64_t seed, lb_tensor **ids, lb_tensor **tgt)
-{
-    *ids = lb_tensor_new(ctx, LB_I32, LB_SHAPE(B, T));
-    *tgt = lb_tensor_new(ctx, LB_I32, LB_SHAPE(B * T));
-    uint64_t s = seed * 2654435761u + 1;
-    for (int64_t i = 0; i < B * (T + 1); i++) {
-        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-        int32_t tok = (int32_t)((s >> 33) % (uint64_t)V);
-        int64_t b = i / (T + 1), t = i % (T + 1);
-        if (t < T) ((int32_t *)(*ids)->data)[b * T + t] = tok;
-        if (t > 0) ((int32_t *)(*tgt)->data)[b * T + t - 1] = tok;
-    }
 }
 
 /* One side of the comparison: a model with its quantizers and optimizers. */
@@ -252,15 +227,11 @@ static float step(side *S, uint64_t seed, float **wgrad, float **egrad)
     const int64_t B = 2, T = 16, V = S->m.cfg.vocab_size;
     lb_model_zero_grad(ctx, &S->m);
     poison_marked(S);
-    for (int i = 0; i < S->nq; i++) {
-        lb_tensor *g = S->qp[i]->grad;
-        if (g && g->device == LB_CUDA) lb_cuda_memset_zero(ctx, g->data, lb_tensor_nbytes(g));
-        else if (g) memset(g->data, 0, lb_tensor_nbytes(g));
-    }
+    lb_run_quant_zero_grads(ctx, S->qp, S->nq);
     float lv = 0.0f;
     for (int mb = 0; mb < MICRO; mb++) {
         lb_tensor *ids, *tgt;
-        batch(ctx, B, T, V, seed + 100 * (uint64_t)mb, &ids, &tgt);
+        lb_test_tokens(ctx, B, T, V, (seed + 100 * (uint64_t)mb) * 2654435761u + 1, &ids, &tgt);
         lb_tensor *logits = lb_model_forward(ctx, &S->m, ids, NULL);
         logits = lb_reshape(ctx, logits, LB_SHAPE(B * T, V));
         if (ctx->device == LB_CUDA) tgt = lb_tensor_to(ctx, tgt, LB_CUDA, LB_I32);
@@ -309,7 +280,7 @@ static void check_qat(const char *wq_spec, emb_mode emb)
         LB_CHECK(s0 && sc && sg);
         scales_host(&C, s0);
         scales_host(&G, sg);
-        LB_EXPECTF(rel_err(sg, s0, ns) == 0.0, "%s: initial scales differ after the move to the GPU", wq);
+        LB_EXPECTF(lb_test_rel_l2(sg, s0, ns) == 0.0, "%s: initial scales differ after the move to the GPU", wq);
     }
     double worst = 0;
     for (int s = 0; s < STEPS; s++) {
@@ -322,14 +293,14 @@ static void check_qat(const char *wq_spec, emb_mode emb)
         LB_EXPECTF(e <= LOSS_TOL, "%s step %d: loss gpu %.6f vs cpu %.6f (rel %.2e > %.0e)", wq, s + 1, (double)lg,
                    (double)lc, e, LOSS_TOL);
         if (s == 0) {
-            double ge = rel_err(gg, gc, lb_tensor_numel(C.m.blocks[0].w_up));
+            double ge = lb_test_rel_l2(gg, gc, lb_tensor_numel(C.m.blocks[0].w_up));
             LB_EXPECTF(ge <= GRAD_TOL, "%s: grad of a quantized weight: rel err %.2e > %.0e", wq, ge, GRAD_TOL);
             printf("  %s: step 1 up_proj grad rel err %.2e\n", wq, ge);
             free(gc);
             free(gg);
         }
         if (eg_want) {
-            double ee = rel_err(eg, ec, lb_tensor_numel(C.m.tok_emb));
+            double ee = lb_test_rel_l2(eg, ec, lb_tensor_numel(C.m.tok_emb));
             LB_EXPECTF(ee <= GRAD_TOL, "%s: grad of the quantized token table: rel err %.2e > %.0e", wq, ee,
                        GRAD_TOL);
             printf("  %s: step 1 token table grad rel err %.2e\n", wq, ee);
