@@ -347,6 +347,16 @@ void lb_model_run_blocks(lb_ctx *ctx, const lb_model *m, lb_checkpoint_fn fn, lb
     }
 }
 
+struct lb_quantizer *lb_model_weight_quantizer(const lb_model *m, const lb_tensor *t)
+{
+    if (t == m->tok_emb) return m->emb_quant;
+    if (t == m->lm_head) return m->head_quant;
+    for (int64_t i = 0; i < m->cfg.n_layers; i++)
+        for (int id = 0; id < LB_LIN_COUNT; id++)
+            if (lb_block_linear_weight(&m->blocks[i], (lb_linear_id)id) == t) return m->blocks[i].wquant[id];
+    return NULL;
+}
+
 lb_tensor *lb_model_head_weight(lb_ctx *ctx, const lb_model *m)
 {
     if (m->head_packed)

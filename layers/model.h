@@ -217,6 +217,12 @@ void lb_kv_cache_free(lb_kv_cache *kv);
  * kv->len + T <= n_positions. */
 lb_tensor *lb_model_forward(lb_ctx *ctx, const lb_model *m, lb_tensor *ids, lb_kv_cache *kv);
 
+/* lb_model_weight_quantizer: the weight quantizer the forward applies to
+ * parameter t of m (a block linear's wquant, the embedding's emb_quant, the
+ * head's head_quant; a tied table has one: head_quant is NULL or emb_quant),
+ * or NULL when t is used at full precision. */
+struct lb_quantizer *lb_model_weight_quantizer(const lb_model *m, const lb_tensor *t);
+
 /* lb_model_head_weight: the LM head (V, C) as the forward reads it: m->lm_head,
  * its fake-quant through m->head_quant (QAT --quantize-head), or the
  * decoded packed head in step memory (bf16 on CUDA). Callers that

@@ -49,18 +49,6 @@ size_t lb_export_dir_bytes(const char *dir)
     return total;
 }
 
-/* quantizer_of: the weight quantizer attached to parameter t, or NULL. */
-static const lb_quantizer *quantizer_of(const lb_model *m, const lb_tensor *t)
-{
-    if (m->emb_quant && t == m->tok_emb) return m->emb_quant;
-    if (m->head_quant && t == m->lm_head) return m->head_quant;
-    for (int64_t i = 0; i < m->cfg.n_layers; i++)
-        for (int id = 0; id < LB_LIN_COUNT; id++)
-            if (m->blocks[i].wquant[id] && lb_block_linear_weight(&m->blocks[i], (lb_linear_id)id) == t)
-                return m->blocks[i].wquant[id];
-    return NULL;
-}
-
 /* verify: every parameter of the written checkpoint equals what was meant
  * (the shadow's f32 values rounded to dtype). */
 static lb_status verify(const lb_model *shadow, const char *dir, lb_dtype dtype)
@@ -107,7 +95,7 @@ lb_status lb_export_hf(const lb_model *m, const char *dir, lb_dtype dtype, const
                         "express; the export holds the quantized weights and full-precision activations\n");
     lb_status st = lb_ok();
     for (int i = 0; i < m->n_params && !lb_failed(&st); i++) {
-        const lb_quantizer *q = quantizer_of(m, m->params[i]);
+        const lb_quantizer *q = lb_model_weight_quantizer(m, m->params[i]);
         if (!q) {
             params[i] = m->params[i];
             continue;

@@ -108,18 +108,6 @@ static uint64_t fnv1a(const uint8_t *p, uint64_t n)
     return h;
 }
 
-/* weight_quantizer: the quantizer the run applies to weight t as a
- * parameter (the embedding table as the embedding reads it), or NULL */
-static const lb_quantizer *weight_quantizer(const lb_model *m, const lb_tensor *t)
-{
-    if (t == m->tok_emb) return m->emb_quant;
-    if (t == m->lm_head) return m->head_quant;
-    for (int64_t i = 0; i < m->cfg.n_layers; i++)
-        for (int id = 0; id < LB_LIN_COUNT; id++)
-            if (lb_block_linear_weight(&m->blocks[i], (lb_linear_id)id) == t) return m->blocks[i].wquant[id];
-    return NULL;
-}
-
 /* qk_heads: heads to permute t's rows by (§5.8): nh for q, nkv for k
  * (weights and biases of a llama block), else 0 */
 static int64_t qk_heads(const lb_model *m, const lb_tensor *t)
@@ -256,7 +244,7 @@ static lb_status add_tensors(exporter *ex)
     for (int i = 0; i < m->n_params; i++) {
         if (!lb_gguf_name_of(m->cfg.arch, m->param_names[i], gname, sizeof gname))
             return lb_errorf(LB_ERR_UNSUPPORTED, "export: tensor %s has no GGUF name", m->param_names[i]);
-        LB_TRY(add_param(ex, gname, m->params[i], weight_quantizer(m, m->params[i])));
+        LB_TRY(add_param(ex, gname, m->params[i], lb_model_weight_quantizer(m, m->params[i])));
     }
     /* a tied head: gpt2 needs output.weight (the converter duplicates wte);
      * a run that reads the table through different quantizers as embedding
